@@ -1,0 +1,86 @@
+//! `cargo bench -p rlx-compiler --bench check`: time to parse and resolve a generated 5,000-line recipe.
+//! Target (issue 2): under 20 ms.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rlx_compiler::driver;
+use rlx_compiler::source::SourceFile;
+
+/// A recipe of about `lines` lines in the style of the examples: datasets, rewards, algorithms and a
+/// train block, with every construct of the language represented.
+fn generated_recipe(lines: usize) -> String {
+    let mut out = String::from(
+        "use std::verify::{math_equiv, choice_equiv}\nuse std::format::think_answer\nuse std::schedule::warmup_cosine\n\n\
+         model policy = tiny(hidden = 128, layers = 4)\n\n",
+    );
+    let mut block = 0;
+    while out.lines().count() < lines {
+        out.push_str(&format!(
+            r#"dataset data_{block} = jsonl("data/set_{block}.jsonl") {{
+    problem: text
+    answer:  text
+    level:   int
+    method:  enum {{ rule, model }} @field("reward")
+    cot:     text? @field("refined_cot")
+}} where ex.level >= 2 order by ex.level desc
+
+prompt ask_{block}(ex: data_{block}) = chat {{
+    system: """
+        Think inside <think> </think>, then answer inside <answer> </answer>.
+        """
+    user: [ex.problem]
+}}
+
+/// Accuracy on set {block}.
+reward accuracy_{block}(c: completion, ex: data_{block}) -> float =
+    match ex.method {{
+        rule => if math_equiv(c.answer, ex.answer) || choice_equiv(c.answer, ex.answer) {{ 1.0 }} else {{ 0.0 }},
+        model => 0.5,
+    }}
+
+reward total_{block}(c: completion, ex: data_{block}) -> float = {{
+    let fmt = if think_answer(c.text) {{ 1.0 }} else {{ 0.0 }};
+    let scaled = min(1.0, max(0.0, accuracy_{block}(c, ex) * 0.9 + fmt * 0.1))
+    scaled - 0.01 * (len(c.text) / 1000) ^ 2
+}}
+
+algorithm rl_{block} = grpo {{ group = 8, clip = (0.2, 0.28), kl = k3(beta = 0.01), aggregate = token_mean }}
+
+"#
+        ));
+        block += 1;
+    }
+    out.push_str("train policy {\n    optimizer = adamw(lr = warmup_cosine(peak = 1e-6, warmup = 20), weight_decay = 0.01)\n");
+    for b in 0..block {
+        out.push_str(&format!(
+            "    stage s{b} = rl {{ data = data_{b}, prompt = ask_{b}, reward = total_{b}, algorithm = rl_{b}, steps = 10, batch = 16, rollout {{ temperature = 1.0, max_tokens = 512 }} }}\n"
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn main() {
+    let text = generated_recipe(5_000);
+    let line_count = text.lines().count();
+    let file = SourceFile::new("generated.rlx", text);
+    let diagnostics = driver::check_source(&file, Path::new("."));
+    assert!(diagnostics.is_empty(), "the generated recipe should check clean: {diagnostics:?}");
+
+    let iterations = 50;
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        let diagnostics = driver::check_source(&file, Path::new("."));
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        assert!(diagnostics.is_empty());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[iterations / 2];
+    let bytes = file.text.len();
+    println!("check (parse + resolve) of a {line_count}-line recipe ({} KiB), {iterations} runs:", bytes / 1024);
+    println!("  median {median:.2} ms, min {:.2} ms, max {:.2} ms", times[0], times[iterations - 1]);
+    println!("  {:.0} lines/ms, {:.1} MiB/s", line_count as f64 / median, bytes as f64 / 1048576.0 / (median / 1e3));
+    println!("  target: < 20 ms -> {}", if median < 20.0 { "met" } else { "NOT met" });
+}

@@ -1,0 +1,144 @@
+//! The driver: the only part of the compiler that touches the file system. It loads a recipe and the
+//! recipe modules it `use`s, and runs the pure phases of `rlx-lang` over them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rlx_lang::ast::{ItemKind, Module};
+use rlx_lang::{Code, Diagnostic, Span};
+
+use crate::source::SourceFile;
+use crate::stdlib::{RecipeEnv, StdLib};
+
+/// The outcome of checking one file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub file: SourceFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileReport {
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics.len() - self.error_count()
+    }
+}
+
+/// A file that could not be read at all (missing, a directory, no permission).
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read `{}`: {}", self.path.display(), self.message)
+    }
+}
+
+fn io_message(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+/// Reads a file as UTF-8 source. Invalid UTF-8 is a diagnostic (E0100) at the first bad byte, with the
+/// valid prefix kept as the text so the diagnostic can be shown in context.
+pub fn read_source(path: &Path) -> Result<(SourceFile, Option<Diagnostic>), LoadError> {
+    let bytes = std::fs::read(path).map_err(|error| LoadError { path: path.to_path_buf(), message: io_message(&error) })?;
+    let name = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((SourceFile::new(name, text), None)),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.into_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let bad_len = bytes[valid..].iter().take(4).take_while(|b| **b >= 0x80).count().max(1);
+            let diagnostic = Diagnostic::new(Code::E0100, Span::new(valid, valid + bad_len.min(text.len() - valid)), "this file is not valid UTF-8")
+                .with_label(format!("invalid byte 0x{:02X} here", bytes[valid]))
+                .with_help("recipes are UTF-8 text; re-save the file as UTF-8");
+            Ok((SourceFile::new(name, text), Some(diagnostic)))
+        }
+    }
+}
+
+/// The recipe modules (`use a::b::{...}` means `a/b.rlx` beside the recipe) that `module` imports,
+/// loaded and parsed for their exports.
+fn load_local_modules(module: &Module, dir: &Path) -> BTreeMap<Vec<String>, Result<Vec<String>, String>> {
+    let mut local = BTreeMap::new();
+    for item in &module.items {
+        let ItemKind::Use(decl) = &item.kind else { continue };
+        let path: Vec<String> = decl.module.iter().map(|i| i.name.clone()).collect();
+        if path.first().is_none_or(|first| first == "std") || local.contains_key(&path) {
+            continue;
+        }
+        let mut file = dir.to_path_buf();
+        for segment in &path {
+            file.push(segment);
+        }
+        file.set_extension("rlx");
+        let exports = match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(rlx_lang::parse(&text)
+                .module
+                .items
+                .iter()
+                .filter_map(|item| item.defined_name())
+                .map(|name| name.name.clone())
+                .collect()),
+            Err(error) => Err(format!("looked for `{}`: {}", file.display(), io_message(&error))),
+        };
+        local.insert(path, exports);
+    }
+    local
+}
+
+/// Parses and resolves `file`, whose own `use`d modules are looked up relative to `dir`.
+pub fn check_source(file: &SourceFile, dir: &Path) -> Vec<Diagnostic> {
+    let parsed = rlx_lang::parse(&file.text);
+    let env = RecipeEnv { stdlib: StdLib::get(), local: load_local_modules(&parsed.module, dir) };
+    let mut diagnostics = parsed.diagnostics;
+    diagnostics.extend(rlx_lang::resolve(&parsed.module, &env));
+    rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
+    diagnostics
+}
+
+/// Checks one file: read, parse, resolve.
+pub fn check_file(path: &Path) -> Result<FileReport, LoadError> {
+    let (file, utf8_error) = read_source(path)?;
+    if let Some(diagnostic) = utf8_error {
+        return Ok(FileReport { file, diagnostics: vec![diagnostic] });
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let diagnostics = check_source(&file, dir);
+    Ok(FileReport { file, diagnostics })
+}
+
+/// The files a command-line argument names: the file itself, or every `.rlx` file under a directory
+/// (sorted, so output order is stable).
+pub fn expand_path(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let entry_path = entry.path();
+            if entry_path.is_dir() {
+                pending.push(entry_path);
+            } else if entry_path.extension().is_some_and(|ext| ext == "rlx") {
+                found.push(entry_path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
