@@ -104,7 +104,9 @@ pub fn check_source(file: &SourceFile, dir: &Path) -> Vec<Diagnostic> {
     let parsed = rlx_lang::parse(&file.text);
     let env = RecipeEnv { stdlib: StdLib::get(), local: load_local_modules(&parsed.module, dir) };
     let mut diagnostics = parsed.diagnostics;
-    diagnostics.extend(rlx_lang::resolve(&parsed.module, &env));
+    let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
+    // Names used only inside an item that did not parse look unused; say nothing about them then.
+    diagnostics.extend(rlx_lang::resolve(&parsed.module, &env).into_iter().filter(|d| !(syntax_errors && d.code == Code::W0201)));
     rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
     diagnostics
 }

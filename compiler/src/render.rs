@@ -14,9 +14,19 @@ pub enum MessageFormat {
     Json,
 }
 
+/// The span as a range ariadne can slice: inside the text and on character boundaries (the text of a
+/// file that is not UTF-8 holds replacement characters where its offsets point between bytes).
 fn clamp(file: &SourceFile, span: rlx_lang::Span) -> std::ops::Range<usize> {
-    let len = file.text.len();
-    span.start.min(len)..span.end.min(len).max(span.start.min(len))
+    let text = &file.text;
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
 }
 
 /// The ariadne report of one diagnostic, as text.

@@ -55,7 +55,12 @@ pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Type
             .allow_trailing()
             .collect::<Vec<_>>()
             .delimited_by(just(Token::LBracket), just(Token::RBracket));
-        let named = key().then(args.or_not()).map(|(name, args)| TypeKind::Named { name, args: args.unwrap_or_default() });
+        let type_name = select! {
+            Token::Ident(name) = e => Ident { name: name.to_string(), span: span_of(e.span()) },
+            token = e if matches!(token, Token::Model | Token::Dataset | Token::Prompt | Token::Reward | Token::Algorithm | Token::Chat) =>
+                Ident { name: token.text().to_string(), span: span_of(e.span()) },
+        };
+        let named = type_name.then(args.or_not()).map(|(name, args)| TypeKind::Named { name, args: args.unwrap_or_default() });
         let cases = key()
             .then_ignore(optional_comma())
             .repeated()
@@ -410,7 +415,10 @@ fn use_decl<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, UseDecl, 
                         braced = true;
                         names = group;
                     }
-                    UseSegment::Group(_) => emitter.emit(Rich::custom(span, "a `{...}` list of names must come last in a `use`")),
+                    UseSegment::Group(_) => {
+                        emitter.emit(Rich::custom(span, "a `{...}` list of names must come last in a `use`"));
+                        return UseDecl { module, names: Vec::new(), braced: false };
+                    }
                 }
             }
             if names.is_empty() && !braced {
@@ -525,7 +533,7 @@ pub fn item<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Item, Ext
         train.map(ItemKind::Train),
         extern_decl.map(ItemKind::Extern),
     ))
-    .labelled("an item (`use`, `dataset`, `model`, `prompt`, `reward`, `fn`, `let`, `algorithm`, `train`)");
+    .labelled("an item");
 
     attribute(full)
         .repeated()

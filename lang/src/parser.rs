@@ -238,6 +238,10 @@ fn describe_pattern(pattern: &RichPattern<'_, Token<'_>>) -> Option<String> {
 fn summarise_expected(alternatives: Vec<String>) -> Vec<String> {
     const STRUCTURAL: [&str; 4] = ["`)`", "`]`", "`}`", "`,`"];
     const OPERATORS: [&str; 14] = ["`+`", "`-`", "`*`", "`/`", "`%`", "`^`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`"];
+    // An attribute can precede any item; "an item" says enough.
+    if alternatives.iter().any(|a| a == "an item") {
+        return alternatives.into_iter().filter(|a| a != "an attribute").collect();
+    }
     if alternatives.iter().any(|a| STRUCTURAL.contains(&a.as_str())) {
         return alternatives.into_iter().filter(|a| STRUCTURAL.contains(&a.as_str())).collect();
     }
@@ -261,6 +265,27 @@ fn join_alternatives(mut alternatives: Vec<String>) -> String {
     }
 }
 
+/// Help for mistakes people carry over from other languages.
+fn hint_for(found: &Token<'_>, expected: &str) -> Option<String> {
+    if expected.contains("an item") {
+        let word = if let Token::Ident(word) = found { *word } else { "" };
+        let hint = match word {
+            "def" | "function" | "func" | "fun" => "functions are declared with `fn`; rewards with `reward`",
+            "const" | "var" | "val" | "static" => "constants are declared with `let`",
+            "import" | "from" | "include" => "imports are written `use std::verify::math_equiv`",
+            "data" | "datasets" => "datasets are declared with `dataset`",
+            "algo" | "preset" => "algorithms are declared with `algorithm NAME = grpo { ... }`",
+            "stage" => "stages are written inside a `train MODEL { ... }` block",
+            _ => "items begin with `use`, `dataset`, `model`, `prompt`, `reward`, `fn`, `let`, `algorithm` or `train`",
+        };
+        return Some(hint.to_string());
+    }
+    if expected.contains("a name") && found.is_keyword() {
+        return Some(format!("`{}` is a keyword and cannot be used as a name here", found.text()));
+    }
+    None
+}
+
 /// Turns a chumsky error into a diagnostic in the language's own words. `next` is the token after the
 /// item (what "the end of the item" really is), `last` the item's last token.
 fn syntax_diagnostic(error: &ParseError<'_, '_>, next: Option<Token<'_>>, last: Span) -> Option<Diagnostic> {
@@ -272,10 +297,14 @@ fn syntax_diagnostic(error: &ParseError<'_, '_>, next: Option<Token<'_>>, last: 
             match found.as_deref() {
                 // The lexer has reported this token already.
                 Some(Token::Error) => None,
-                Some(found) => Some(
-                    Diagnostic::new(Code::E0110, span, format!("expected {expected}, found {}", found.describe()))
-                        .with_label(format!("expected {expected} here")),
-                ),
+                Some(found) => {
+                    let diagnostic = Diagnostic::new(Code::E0110, span, format!("expected {expected}, found {}", found.describe()))
+                        .with_label(format!("expected {expected} here"));
+                    Some(match hint_for(found, &expected) {
+                        Some(help) => diagnostic.with_help(help),
+                        None => diagnostic,
+                    })
+                }
                 None => {
                     let at = Span::point(last.end);
                     Some(match next {

@@ -18,9 +18,10 @@ pub const BUILTIN_TYPES: &[&str] = &[
 /// Chat roles a `chat { ... }` template may use.
 pub const CHAT_ROLES: &[&str] = &["system", "user", "assistant"];
 
-/// Names bound implicitly inside `stage` values and dataset `where`/`order by` clauses: `ex` is the
-/// current row of the stage's (or the dataset's) data, `group` the rollout group of its prompt.
-pub const STAGE_NAMES: &[&str] = &["ex", "group"];
+/// Names bound implicitly inside `stage` and `algorithm` values: `c` is the completion being scored,
+/// `ex` its dataset row and `group` the rollout group of its prompt. Dataset `where`/`order by`
+/// clauses see only `ex`, the row.
+pub const STAGE_NAMES: &[&str] = &["c", "ex", "group"];
 pub const CLAUSE_NAMES: &[&str] = &["ex"];
 
 /// What the rest of the world provides: the prelude (always in scope) and the modules a `use` can
@@ -125,6 +126,7 @@ impl Resolver<'_> {
         let Some(path_span) = decl.module.first().map(|first| first.span.to(decl.module.last().expect("non-empty").span)) else {
             return;
         };
+        let mut all_found = true;
         let exported = match self.env.module(&path) {
             Ok(exported) => Some(exported),
             Err(note) => {
@@ -138,6 +140,7 @@ impl Resolver<'_> {
                     diagnostic = diagnostic.with_note(note);
                 }
                 self.diagnostics.push(diagnostic);
+                all_found = false;
                 None
             }
         };
@@ -157,11 +160,13 @@ impl Resolver<'_> {
                         .with_suggestion(use_name.name.span, candidate);
                 }
                 self.diagnostics.push(diagnostic);
+                all_found = false;
             }
             let local = use_name.local();
             self.define(local, "import");
-            // Only a name that is defined once is tracked as an import.
-            if self.globals.get(&local.name) == Some(&local.span) {
+            // Only a name that exists and is defined once is tracked as an import (an unknown import
+            // has its own error; warning that it is unused too would be noise).
+            if all_found && self.globals.get(&local.name) == Some(&local.span) {
                 self.imports.insert(local.name.clone(), Import { span: local.span, used: false });
             }
         }
@@ -186,7 +191,8 @@ impl Resolver<'_> {
         match &item.kind {
             ItemKind::Use(_) | ItemKind::Error => {}
             ItemKind::Dataset(d) => self.dataset(d),
-            ItemKind::Model(v) | ItemKind::Algorithm(v) => self.expr(&v.value),
+            ItemKind::Model(v) => self.expr(&v.value),
+            ItemKind::Algorithm(v) => self.with_scope(STAGE_NAMES, |this| this.expr(&v.value)),
             ItemKind::Prompt(f) | ItemKind::Reward(f) | ItemKind::Fn(f) => self.function(f),
             ItemKind::Let(l) => {
                 self.optional_type(l.ty.as_ref());
@@ -194,7 +200,7 @@ impl Resolver<'_> {
             }
             ItemKind::Train(t) => {
                 self.name_use(&t.model);
-                self.entries(&t.entries, "train block");
+                self.with_scope(STAGE_NAMES, |this| this.entries(&t.entries, "train block"));
             }
             ItemKind::Extern(ExternDecl::Fn(f)) => {
                 self.params(&f.params);
