@@ -66,7 +66,10 @@ fn main() {
     let line_count = text.lines().count();
     let file = SourceFile::new("generated.rlx", text);
     let diagnostics = driver::check_source(&file, Path::new("."));
-    assert!(diagnostics.is_empty(), "the generated recipe should check clean: {diagnostics:?}");
+    assert!(
+        diagnostics.is_empty(),
+        "the generated recipe should check clean: {diagnostics:?}"
+    );
 
     let iterations = 50;
     let mut times = Vec::with_capacity(iterations);
@@ -78,9 +81,44 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let median = times[iterations / 2];
+    let phase = |f: &dyn Fn()| {
+        let mut t: Vec<f64> = (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[iterations / 2]
+    };
+    let lex = phase(&|| {
+        std::hint::black_box(rlx_lang::lexer::lex(&file.text));
+    });
+    let parse = phase(&|| {
+        std::hint::black_box(rlx_lang::parse(&file.text));
+    });
     let bytes = file.text.len();
-    println!("check (parse + resolve) of a {line_count}-line recipe ({} KiB), {iterations} runs:", bytes / 1024);
-    println!("  median {median:.2} ms, min {:.2} ms, max {:.2} ms", times[0], times[iterations - 1]);
-    println!("  {:.0} lines/ms, {:.1} MiB/s", line_count as f64 / median, bytes as f64 / 1048576.0 / (median / 1e3));
-    println!("  target: < 20 ms -> {}", if median < 20.0 { "met" } else { "NOT met" });
+    println!(
+        "check (parse + resolve) of a {line_count}-line recipe ({} KiB), {iterations} runs:",
+        bytes / 1024
+    );
+    println!(
+        "  median {median:.2} ms, min {:.2} ms, max {:.2} ms",
+        times[0],
+        times[iterations - 1]
+    );
+    println!(
+        "  {:.0} lines/ms, {:.1} MiB/s",
+        line_count as f64 / median,
+        bytes as f64 / 1048576.0 / (median / 1e3)
+    );
+    println!(
+        "  phases (median): lex {lex:.2} ms, lex + parse {parse:.2} ms, resolve {:.2} ms",
+        median - parse
+    );
+    println!(
+        "  target: < 20 ms -> {}",
+        if median < 20.0 { "met" } else { "NOT met" }
+    );
 }

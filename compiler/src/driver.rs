@@ -49,32 +49,44 @@ fn io_message(error: &std::io::Error) -> String {
     }
 }
 
-/// Reads a file as UTF-8 source. Invalid UTF-8 is a diagnostic (E0100) at the first bad byte, with the
-/// valid prefix kept as the text so the diagnostic can be shown in context.
-pub fn read_source(path: &Path) -> Result<(SourceFile, Option<Diagnostic>), LoadError> {
-    let bytes = std::fs::read(path).map_err(|error| LoadError { path: path.to_path_buf(), message: io_message(&error) })?;
-    let name = path.display().to_string();
+/// A source file from raw bytes. Invalid UTF-8 is a diagnostic (E0100) at the first bad byte, with
+/// the text decoded lossily so the diagnostic can be shown in context.
+pub fn source_from_bytes(name: String, bytes: Vec<u8>) -> (SourceFile, Option<Diagnostic>) {
     match String::from_utf8(bytes) {
-        Ok(text) => Ok((SourceFile::new(name, text), None)),
+        Ok(text) => (SourceFile::new(name, text), None),
         Err(error) => {
             let valid = error.utf8_error().valid_up_to();
             let bytes = error.into_bytes();
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let bad_len = bytes[valid..].iter().take(4).take_while(|b| **b >= 0x80).count().max(1);
-            let diagnostic = Diagnostic::new(Code::E0100, Span::new(valid, valid + bad_len.min(text.len() - valid)), "this file is not valid UTF-8")
-                .with_label(format!("invalid byte 0x{:02X} here", bytes[valid]))
-                .with_help("recipes are UTF-8 text; re-save the file as UTF-8");
-            Ok((SourceFile::new(name, text), Some(diagnostic)))
+            let bad_len = bytes[valid..]
+                .iter()
+                .take(4)
+                .take_while(|b| **b >= 0x80)
+                .count()
+                .max(1);
+            let diagnostic = Diagnostic::new(
+                Code::E0100,
+                Span::new(valid, valid + bad_len.min(text.len() - valid)),
+                "this file is not valid UTF-8",
+            )
+            .with_label(format!("invalid byte 0x{:02X} here", bytes[valid]))
+            .with_help("recipes are UTF-8 text; re-save the file as UTF-8");
+            (SourceFile::new(name, text), Some(diagnostic))
         }
     }
 }
 
 /// The recipe modules (`use a::b::{...}` means `a/b.rlx` beside the recipe) that `module` imports,
 /// loaded and parsed for their exports.
-fn load_local_modules(module: &Module, dir: &Path) -> BTreeMap<Vec<String>, Result<Vec<String>, String>> {
+fn load_local_modules(
+    module: &Module,
+    dir: &Path,
+) -> BTreeMap<Vec<String>, Result<Vec<String>, String>> {
     let mut local = BTreeMap::new();
     for item in &module.items {
-        let ItemKind::Use(decl) = &item.kind else { continue };
+        let ItemKind::Use(decl) = &item.kind else {
+            continue;
+        };
         let path: Vec<String> = decl.module.iter().map(|i| i.name.clone()).collect();
         if path.first().is_none_or(|first| first == "std") || local.contains_key(&path) {
             continue;
@@ -92,7 +104,11 @@ fn load_local_modules(module: &Module, dir: &Path) -> BTreeMap<Vec<String>, Resu
                 .filter_map(|item| item.defined_name())
                 .map(|name| name.name.clone())
                 .collect()),
-            Err(error) => Err(format!("looked for `{}`: {}", file.display(), io_message(&error))),
+            Err(error) => Err(format!(
+                "looked for `{}`: {}",
+                file.display(),
+                io_message(&error)
+            )),
         };
         local.insert(path, exports);
     }
@@ -102,24 +118,46 @@ fn load_local_modules(module: &Module, dir: &Path) -> BTreeMap<Vec<String>, Resu
 /// Parses and resolves `file`, whose own `use`d modules are looked up relative to `dir`.
 pub fn check_source(file: &SourceFile, dir: &Path) -> Vec<Diagnostic> {
     let parsed = rlx_lang::parse(&file.text);
-    let env = RecipeEnv { stdlib: StdLib::get(), local: load_local_modules(&parsed.module, dir) };
+    let env = RecipeEnv {
+        stdlib: StdLib::get(),
+        local: load_local_modules(&parsed.module, dir),
+    };
     let mut diagnostics = parsed.diagnostics;
     let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
     // Names used only inside an item that did not parse look unused; say nothing about them then.
-    diagnostics.extend(rlx_lang::resolve(&parsed.module, &env).into_iter().filter(|d| !(syntax_errors && d.code == Code::W0201)));
+    diagnostics.extend(
+        rlx_lang::resolve(&parsed.module, &env)
+            .into_iter()
+            .filter(|d| !(syntax_errors && d.code == Code::W0201)),
+    );
     rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
     diagnostics
 }
 
 /// Checks one file: read, parse, resolve.
 pub fn check_file(path: &Path) -> Result<FileReport, LoadError> {
-    let (file, utf8_error) = read_source(path)?;
+    let bytes = std::fs::read(path).map_err(|error| LoadError {
+        path: path.to_path_buf(),
+        message: io_message(&error),
+    })?;
+    Ok(check_bytes(
+        path.display().to_string(),
+        bytes,
+        path.parent().unwrap_or(Path::new(".")),
+    ))
+}
+
+/// Checks the bytes of a file shown as `name`, whose `use`d modules live in `dir`.
+pub fn check_bytes(name: String, bytes: Vec<u8>, dir: &Path) -> FileReport {
+    let (file, utf8_error) = source_from_bytes(name, bytes);
     if let Some(diagnostic) = utf8_error {
-        return Ok(FileReport { file, diagnostics: vec![diagnostic] });
+        return FileReport {
+            file,
+            diagnostics: vec![diagnostic],
+        };
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
     let diagnostics = check_source(&file, dir);
-    Ok(FileReport { file, diagnostics })
+    FileReport { file, diagnostics }
 }
 
 /// The files a command-line argument names: the file itself, or every `.rlx` file under a directory
@@ -131,7 +169,9 @@ pub fn expand_path(path: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let entry_path = entry.path();
             if entry_path.is_dir() {

@@ -36,8 +36,12 @@ pub fn human(file: &SourceFile, diagnostic: &Diagnostic, color: bool) -> String 
         Severity::Error => (ReportKind::Error, Color::Red),
         Severity::Warning => (ReportKind::Warning, Color::Yellow),
     };
-    let config = Config::default().with_index_type(IndexType::Byte).with_color(color);
-    let mut primary = Label::new((name, clamp(file, diagnostic.primary.span))).with_color(primary_color).with_order(0);
+    let config = Config::default()
+        .with_index_type(IndexType::Byte)
+        .with_color(color);
+    let mut primary = Label::new((name, clamp(file, diagnostic.primary.span)))
+        .with_color(primary_color)
+        .with_order(0);
     if !diagnostic.primary.message.is_empty() {
         primary = primary.with_message(&diagnostic.primary.message);
     }
@@ -48,7 +52,10 @@ pub fn human(file: &SourceFile, diagnostic: &Diagnostic, color: bool) -> String 
         .with_label(primary);
     for (order, label) in diagnostic.secondary.iter().enumerate() {
         report = report.with_label(
-            Label::new((name, clamp(file, label.span))).with_message(&label.message).with_color(Color::Blue).with_order(order as i32 + 1),
+            Label::new((name, clamp(file, label.span)))
+                .with_message(&label.message)
+                .with_color(Color::Blue)
+                .with_order(order as i32 + 1),
         );
     }
     if let Some(help) = &diagnostic.help {
@@ -72,7 +79,10 @@ pub fn short(file: &SourceFile, diagnostic: &Diagnostic) -> String {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    format!("{}:{line}:{column}: {severity}[{}]: {}\n", file.name, diagnostic.code, diagnostic.message)
+    format!(
+        "{}:{line}:{column}: {severity}[{}]: {}\n",
+        file.name, diagnostic.code, diagnostic.message
+    )
 }
 
 #[derive(Serialize)]
@@ -112,7 +122,14 @@ struct JsonDiagnostic<'a> {
 
 fn json_label<'a>(file: &SourceFile, label: &'a rlx_lang::Label, primary: bool) -> JsonLabel<'a> {
     let (line, column) = file.line_column(label.span.start);
-    JsonLabel { start: label.span.start, end: label.span.end, line, column, message: &label.message, primary }
+    JsonLabel {
+        start: label.span.start,
+        end: label.span.end,
+        line,
+        column,
+        message: &label.message,
+        primary,
+    }
 }
 
 /// One JSON object on one line (newline included).
@@ -121,7 +138,12 @@ pub fn json(file: &SourceFile, diagnostic: &Diagnostic) -> String {
     let (line, column) = file.line_column(span.start);
     let (end_line, end_column) = file.line_column(span.end);
     let labels = std::iter::once(json_label(file, &diagnostic.primary, true))
-        .chain(diagnostic.secondary.iter().map(|label| json_label(file, label, false)))
+        .chain(
+            diagnostic
+                .secondary
+                .iter()
+                .map(|label| json_label(file, label, false)),
+        )
         .collect();
     let object = JsonDiagnostic {
         code: diagnostic.code.as_str(),
@@ -137,14 +159,23 @@ pub fn json(file: &SourceFile, diagnostic: &Diagnostic) -> String {
         labels,
         help: diagnostic.help.as_deref(),
         notes: &diagnostic.notes,
-        suggestion: diagnostic.suggestion.as_ref().map(|s| JsonSuggestion { start: s.span.start, end: s.span.end, replacement: &s.replacement }),
+        suggestion: diagnostic.suggestion.as_ref().map(|s| JsonSuggestion {
+            start: s.span.start,
+            end: s.span.end,
+            replacement: &s.replacement,
+        }),
     };
     let mut line = serde_json::to_string(&object).expect("diagnostics serialise");
     line.push('\n');
     line
 }
 
-pub fn render(format: MessageFormat, file: &SourceFile, diagnostic: &Diagnostic, color: bool) -> String {
+pub fn render(
+    format: MessageFormat,
+    file: &SourceFile,
+    diagnostic: &Diagnostic,
+    color: bool,
+) -> String {
     match format {
         MessageFormat::Human => human(file, diagnostic, color),
         MessageFormat::Short => short(file, diagnostic),

@@ -32,7 +32,12 @@ pub struct StdLib {
 }
 
 fn exports(module: &Module) -> Vec<String> {
-    module.items.iter().filter_map(|item| item.defined_name()).map(|name| name.name.clone()).collect()
+    module
+        .items
+        .iter()
+        .filter_map(|item| item.defined_name())
+        .map(|name| name.name.clone())
+        .collect()
 }
 
 impl StdLib {
@@ -45,7 +50,16 @@ impl StdLib {
                 .map(|&(name, source)| {
                     let parsed = rlx_lang::parse(source);
                     let exports = exports(&parsed.module);
-                    (name, StdModule { name, source, module: parsed.module, diagnostics: parsed.diagnostics, exports })
+                    (
+                        name,
+                        StdModule {
+                            name,
+                            source,
+                            module: parsed.module,
+                            diagnostics: parsed.diagnostics,
+                            exports,
+                        },
+                    )
                 })
                 .collect();
             let prelude = modules["prelude"].exports.clone();
@@ -73,7 +87,11 @@ impl ModuleEnv for RecipeEnv<'_> {
 
     fn module(&self, path: &[String]) -> Result<Vec<String>, Option<String>> {
         match path {
-            [std, name] if std == "std" => self.stdlib.module(name).map(|m| m.exports.clone()).ok_or(None),
+            [std, name] if std == "std" => self
+                .stdlib
+                .module(name)
+                .map(|m| m.exports.clone())
+                .ok_or(None),
             [std, ..] if std == "std" => Err(None),
             _ => match self.local.get(path) {
                 Some(Ok(exports)) => Ok(exports.clone()),
@@ -84,8 +102,17 @@ impl ModuleEnv for RecipeEnv<'_> {
     }
 
     fn known_modules(&self) -> Vec<Vec<String>> {
-        let std_modules = self.stdlib.modules.keys().filter(|name| **name != "prelude").map(|name| vec!["std".to_string(), name.to_string()]);
-        let local = self.local.iter().filter(|(_, found)| found.is_ok()).map(|(path, _)| path.clone());
+        let std_modules = self
+            .stdlib
+            .modules
+            .keys()
+            .filter(|name| **name != "prelude")
+            .map(|name| vec!["std".to_string(), name.to_string()]);
+        let local = self
+            .local
+            .iter()
+            .filter(|(_, found)| found.is_ok())
+            .map(|(path, _)| path.clone());
         std_modules.chain(local).collect()
     }
 }
@@ -97,11 +124,24 @@ mod tests {
     #[test]
     fn every_stdlib_file_parses_and_resolves_clean() {
         let stdlib = StdLib::get();
-        let env = RecipeEnv { stdlib, local: BTreeMap::new() };
+        let env = RecipeEnv {
+            stdlib,
+            local: BTreeMap::new(),
+        };
         for module in stdlib.modules.values() {
-            assert!(module.diagnostics.is_empty(), "std::{} does not parse: {:?}", module.name, module.diagnostics);
+            assert!(
+                module.diagnostics.is_empty(),
+                "std::{} does not parse: {:?}",
+                module.name,
+                module.diagnostics
+            );
             let resolved = rlx_lang::resolve(&module.module, &env);
-            assert!(resolved.is_empty(), "std::{} does not resolve: {:?}", module.name, resolved);
+            assert!(
+                resolved.is_empty(),
+                "std::{} does not resolve: {:?}",
+                module.name,
+                resolved
+            );
             assert!(!module.exports.is_empty());
         }
     }
@@ -111,7 +151,12 @@ mod tests {
         for module in StdLib::get().modules.values() {
             for item in &module.module.items {
                 let name = item.defined_name().map_or("?", |n| n.name.as_str());
-                assert!(!item.docs.is_empty(), "std::{}::{} has no doc comment", module.name, name);
+                assert!(
+                    !item.docs.is_empty(),
+                    "std::{}::{} has no doc comment",
+                    module.name,
+                    name
+                );
             }
         }
     }

@@ -198,11 +198,20 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum EntryKind {
     /// `key = value`
-    Setting { key: Ident, value: Expr },
+    Setting {
+        key: Ident,
+        value: Expr,
+    },
     /// `key { entries }`, a nested block such as `rollout { ... }`.
-    Block { key: Ident, entries: Vec<Entry> },
+    Block {
+        key: Ident,
+        entries: Vec<Entry>,
+    },
     /// `stage NAME = value`
-    Stage { name: Ident, value: Expr },
+    Stage {
+        name: Ident,
+        value: Expr,
+    },
     Error,
 }
 
@@ -215,7 +224,10 @@ pub struct TypeExpr {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum TypeKind {
     /// `float`, `train`, `list[text]`
-    Named { name: Ident, args: Vec<TypeExpr> },
+    Named {
+        name: Ident,
+        args: Vec<TypeExpr>,
+    },
     /// `enum { rule, model }`
     Enum(Vec<Ident>),
     /// `(float, float)`
@@ -288,17 +300,46 @@ pub enum ExprKind {
     Tuple(Vec<Expr>),
     /// `(e)`, kept so that the formatter can keep the user's parentheses.
     Paren(Box<Expr>),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Call { callee: Box<Expr>, args: Vec<Arg> },
-    Field { target: Box<Expr>, field: Ident },
-    Index { target: Box<Expr>, index: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
+    Field {
+        target: Box<Expr>,
+        field: Ident,
+    },
+    Index {
+        target: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `grpo { group = 8, clip = (0.2, 0.28) }`: a constructor or preset with settings.
-    BlockCall { callee: Ident, entries: Vec<Entry> },
-    If { condition: Box<Expr>, then_branch: Box<Expr>, else_branch: Box<Expr> },
-    Match { scrutinee: Box<Expr>, arms: Vec<MatchArm> },
+    BlockCall {
+        callee: Ident,
+        entries: Vec<Entry>,
+    },
+    If {
+        condition: Box<Expr>,
+        then_branch: Box<Expr>,
+        else_branch: Box<Expr>,
+    },
+    Match {
+        scrutinee: Box<Expr>,
+        arms: Vec<MatchArm>,
+    },
     /// `{ let a = ...; let b = ...; result }`
-    Block { lets: Vec<LetStmt>, result: Box<Expr> },
+    Block {
+        lets: Vec<LetStmt>,
+        result: Box<Expr>,
+    },
     /// `chat { system: "...", user: [ex.image, ex.problem] }`
     Chat(Vec<ChatTurn>),
     /// `mix { math: 0.7, geometry: 0.3 }`
@@ -341,7 +382,10 @@ pub enum PatternKind {
     /// An enum case such as `rule`.
     Case(Ident),
     /// `some(x)`: binds `x`. Other constructors with bindings are reserved.
-    Constructor { name: Ident, bindings: Vec<Ident> },
+    Constructor {
+        name: Ident,
+        bindings: Vec<Ident>,
+    },
     /// A literal: number, string, `true`, `false` or `none`.
     Literal(Box<Expr>),
     /// `a | b`

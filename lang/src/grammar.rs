@@ -2,6 +2,7 @@
 //! so an error in one item never hides the next.
 
 use chumsky::input::ValueInput;
+use chumsky::label::LabelError;
 use chumsky::pratt::{infix, left, postfix, prefix, right};
 use chumsky::prelude::*;
 use chumsky::recursive::Indirect;
@@ -12,25 +13,51 @@ use crate::literal;
 use crate::span::Span;
 
 pub type ParseError<'t, 's> = Rich<'t, Token<'s>, SimpleSpan>;
-pub type Extra<'t, 's> = extra::Err<ParseError<'t, 's>>;
 
 pub trait TokenInput<'t, 's: 't>: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan> {}
 impl<'t, 's: 't, T: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>> TokenInput<'t, 's> for T {}
 
-type ExprRec<'t, 's, I> = Recursive<Indirect<'t, 't, I, Expr, Extra<'t, 's>>>;
+/// The grammar runs twice over an item that has an error: first with chumsky's free `EmptyErr`
+/// (most items are fine, and building rich errors for every failed alternative is most of the cost
+/// of parsing), then with `Rich` errors to say what went wrong.
+pub trait GrammarExtra<'t, 's: 't, I: TokenInput<'t, 's>>:
+    chumsky::extra::ParserExtra<
+        't,
+        I,
+        Context = (),
+        State = (),
+        Error: LabelError<'t, I, &'static str>,
+    > + 't
+{
+}
+impl<'t, 's: 't, I: TokenInput<'t, 's>, X> GrammarExtra<'t, 's, I> for X where
+    X: chumsky::extra::ParserExtra<
+            't,
+            I,
+            Context = (),
+            State = (),
+            Error: LabelError<'t, I, &'static str>,
+        > + 't
+{
+}
+
+type ExprRec<'t, I, E> = Recursive<Indirect<'t, 't, I, Expr, E>>;
 
 fn span_of(span: SimpleSpan) -> Span {
     Span::from(span)
 }
 
 /// A plain name.
-fn ident<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone {
-    select! { Token::Ident(name) = e => Ident { name: name.to_string(), span: span_of(e.span()) } }.labelled("a name")
+fn ident<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, Ident, E> + Clone {
+    select! { Token::Ident(name) = e => Ident { name: name.to_string(), span: span_of(e.span()) } }
+        .labelled("a name")
 }
 
 /// A name in a position where keywords are plain words too: setting keys, named arguments, fields,
 /// type names (`model`, `dataset`).
-fn key<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone {
+fn key<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, Ident, E> + Clone {
     select! {
         Token::Ident(name) = e => Ident { name: name.to_string(), span: span_of(e.span()) },
         token = e if token.is_keyword() => Ident { name: token.text().to_string(), span: span_of(e.span()) },
@@ -39,15 +66,19 @@ fn key<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Ident, Extra<'
 }
 
 /// A word that is a keyword only where this parser expects it (`stage`, `where`, `order`, `by`, `as`).
-fn word<'t, 's: 't, I: TokenInput<'t, 's>>(word: &'static str) -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone {
-    select! { Token::Ident(name) if name == word => () }.labelled(format!("`{word}`"))
+fn word<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    word: &'static str,
+) -> impl Parser<'t, I, (), E> + Clone {
+    just(Token::Ident(word)).ignored()
 }
 
-fn optional_comma<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, (), Extra<'t, 's>> + Clone {
+fn optional_comma<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, (), E> + Clone {
     just(Token::Comma).or_not().ignored()
 }
 
-pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, TypeExpr, Extra<'t, 's>> + Clone {
+pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, TypeExpr, E> + Clone {
     recursive(|ty| {
         let args = ty
             .clone()
@@ -60,7 +91,12 @@ pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Type
             token = e if matches!(token, Token::Model | Token::Dataset | Token::Prompt | Token::Reward | Token::Algorithm | Token::Chat) =>
                 Ident { name: token.text().to_string(), span: span_of(e.span()) },
         };
-        let named = type_name.then(args.or_not()).map(|(name, args)| TypeKind::Named { name, args: args.unwrap_or_default() });
+        let named = type_name
+            .then(args.or_not())
+            .map(|(name, args)| TypeKind::Named {
+                name,
+                args: args.unwrap_or_default(),
+            });
         let cases = key()
             .then_ignore(optional_comma())
             .repeated()
@@ -73,7 +109,10 @@ pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Type
             .collect::<Vec<_>>()
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map(TypeKind::Tuple);
-        let base = choice((enumeration, tuple, named)).map_with(|kind, e| TypeExpr { kind, span: span_of(e.span()) });
+        let base = choice((enumeration, tuple, named)).map_with(|kind, e| TypeExpr {
+            kind,
+            span: span_of(e.span()),
+        });
         base.foldl_with(just(Token::Question).repeated(), |inner, _, e| TypeExpr {
             kind: TypeKind::Optional(Box::new(inner)),
             span: span_of(e.span()),
@@ -83,11 +122,16 @@ pub fn type_expr<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Type
 }
 
 fn expr_of(kind: ExprKind, span: SimpleSpan) -> Expr {
-    Expr { kind, span: span_of(span) }
+    Expr {
+        kind,
+        span: span_of(span),
+    }
 }
 
 /// Call arguments: positional or `name = value`.
-fn args<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Parser<'t, I, Vec<Arg>, Extra<'t, 's>> + Clone {
+fn args<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, Vec<Arg>, E> + Clone {
     key()
         .then_ignore(just(Token::Eq))
         .or_not()
@@ -100,39 +144,56 @@ fn args<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Par
 }
 
 /// The entries of a settings block, without the braces: `key = value`, `key { ... }`, `stage name = value`.
-pub fn entries<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Parser<'t, I, Vec<Entry>, Extra<'t, 's>> + Clone {
+pub fn entries<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, Vec<Entry>, E> + Clone {
     recursive(move |entries| {
         let stage = word("stage")
             .ignore_then(key())
             .then_ignore(just(Token::Eq))
             .then(expr.clone())
             .map(|(name, value)| EntryKind::Stage { name, value });
-        let setting = key().then_ignore(just(Token::Eq)).then(expr.clone()).map(|(key, value)| EntryKind::Setting { key, value });
+        let setting = key()
+            .then_ignore(just(Token::Eq))
+            .then(expr.clone())
+            .map(|(key, value)| EntryKind::Setting { key, value });
         let nested = key()
             .then(entries.delimited_by(just(Token::LBrace), just(Token::RBrace)))
             .map(|(key, entries)| EntryKind::Block { key, entries });
         choice((stage, setting, nested))
             .labelled("a setting")
-            .map_with(|kind, e| Entry { kind, span: span_of(e.span()) })
+            .map_with(|kind, e| Entry {
+                kind,
+                span: span_of(e.span()),
+            })
             .then_ignore(optional_comma())
-            .recover_with(skip_then_retry_until(any().ignored(), just(Token::RBrace).ignored()))
+            .recover_with(skip_then_retry_until(
+                any().ignored(),
+                just(Token::RBrace).ignored(),
+            ))
             .repeated()
             .collect::<Vec<_>>()
     })
 }
 
-fn braced_entries<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Parser<'t, I, Vec<Entry>, Extra<'t, 's>> + Clone {
+fn braced_entries<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, Vec<Entry>, E> + Clone {
     entries(expr)
         .delimited_by(just(Token::LBrace), just(Token::RBrace))
         .recover_with(via_parser(nested_delimiters(
             Token::LBrace,
             Token::RBrace,
-            [(Token::LParen, Token::RParen), (Token::LBracket, Token::RBracket)],
+            [
+                (Token::LParen, Token::RParen),
+                (Token::LBracket, Token::RBracket),
+            ],
             |_| Vec::new(),
         )))
 }
 
-fn pattern<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Pattern, Extra<'t, 's>> + Clone {
+fn pattern<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, Pattern, E> + Clone {
     let literal = select! {
         Token::Int(raw) = e => expr_of(ExprKind::Int(literal::parse_int(raw)), e.span()),
         Token::Float(raw) = e => expr_of(ExprKind::Float(literal::parse_float(raw)), e.span()),
@@ -153,12 +214,17 @@ fn pattern<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Pattern, E
         .allow_trailing()
         .collect::<Vec<_>>()
         .delimited_by(just(Token::LParen), just(Token::RParen));
-    let named = key().then(bindings.or_not()).map(|(name, bindings)| match bindings {
-        Some(bindings) => PatternKind::Constructor { name, bindings },
-        None if name.name == "_" => PatternKind::Wildcard,
-        None => PatternKind::Case(name),
+    let named = key()
+        .then(bindings.or_not())
+        .map(|(name, bindings)| match bindings {
+            Some(bindings) => PatternKind::Constructor { name, bindings },
+            None if name.name == "_" => PatternKind::Wildcard,
+            None => PatternKind::Case(name),
+        });
+    let single = choice((literal, negative, named)).map_with(|kind, e| Pattern {
+        kind,
+        span: span_of(e.span()),
     });
-    let single = choice((literal, negative, named)).map_with(|kind, e| Pattern { kind, span: span_of(e.span()) });
     single
         .separated_by(just(Token::Pipe))
         .at_least(1)
@@ -167,7 +233,10 @@ fn pattern<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Pattern, E
             if alternatives.len() == 1 {
                 alternatives.pop().expect("one alternative")
             } else {
-                Pattern { kind: PatternKind::Or(alternatives), span: span_of(e.span()) }
+                Pattern {
+                    kind: PatternKind::Or(alternatives),
+                    span: span_of(e.span()),
+                }
             }
         })
         .labelled("a pattern")
@@ -181,11 +250,11 @@ enum Postfix {
 
 /// The expression grammar. `allow_block_call` is false where `{` after a name opens the body of an
 /// `if` or `match` (as in Rust, `if ready { ... }` never reads `ready { ... }` as settings).
-fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
-    full: ExprRec<'t, 's, I>,
-    condition: ExprRec<'t, 's, I>,
+fn expression<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    full: ExprRec<'t, I, E>,
+    condition: ExprRec<'t, I, E>,
     allow_block_call: bool,
-) -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone {
+) -> impl Parser<'t, I, Expr, E> + Clone {
     let literal = select! {
         Token::Int(raw) => ExprKind::Int(literal::parse_int(raw)),
         Token::Float(raw) => ExprKind::Float(literal::parse_float(raw)),
@@ -201,17 +270,32 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
     let block_call = ident()
         .then(braced_entries(full.clone()))
         .map(|(callee, entries)| ExprKind::BlockCall { callee, entries });
-    let name_or_call = if allow_block_call { block_call.or(name).boxed() } else { name.boxed() };
+    let name_or_call = if allow_block_call {
+        block_call.or(name).boxed()
+    } else {
+        name.boxed()
+    };
 
     let parenthesized = full
         .clone()
-        .then(just(Token::Comma).ignore_then(full.clone().separated_by(just(Token::Comma)).allow_trailing().collect::<Vec<_>>()).or_not())
+        .then(
+            just(Token::Comma)
+                .ignore_then(
+                    full.clone()
+                        .separated_by(just(Token::Comma))
+                        .allow_trailing()
+                        .collect::<Vec<_>>(),
+                )
+                .or_not(),
+        )
         .or_not()
         .delimited_by(just(Token::LParen), just(Token::RParen))
         .map(|inner| match inner {
             None => ExprKind::Tuple(Vec::new()),
             Some((first, None)) => ExprKind::Paren(Box::new(first)),
-            Some((first, Some(rest))) => ExprKind::Tuple(std::iter::once(first).chain(rest).collect()),
+            Some((first, Some(rest))) => {
+                ExprKind::Tuple(std::iter::once(first).chain(rest).collect())
+            }
         });
 
     let list = full
@@ -228,18 +312,34 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
         .then_ignore(just(Token::Eq))
         .then(full.clone())
         .then_ignore(just(Token::Semi).or_not())
-        .map_with(|((name, ty), value), e| LetStmt { name, ty, value, span: span_of(e.span()) });
+        .map_with(|((name, ty), value), e| LetStmt {
+            name,
+            ty,
+            value,
+            span: span_of(e.span()),
+        });
     let block = let_stmt
         .repeated()
         .collect::<Vec<_>>()
         .then(full.clone())
         .delimited_by(just(Token::LBrace), just(Token::RBrace))
-        .map_with(|(lets, result), e| expr_of(ExprKind::Block { lets, result: Box::new(result) }, e.span()))
+        .map_with(|(lets, result), e| {
+            expr_of(
+                ExprKind::Block {
+                    lets,
+                    result: Box::new(result),
+                },
+                e.span(),
+            )
+        })
         .labelled("a block")
         .recover_with(via_parser(nested_delimiters(
             Token::LBrace,
             Token::RBrace,
-            [(Token::LParen, Token::RParen), (Token::LBracket, Token::RBracket)],
+            [
+                (Token::LParen, Token::RParen),
+                (Token::LBracket, Token::RBracket),
+            ],
             |span| expr_of(ExprKind::Error, span),
         )))
         .boxed();
@@ -252,7 +352,11 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
             .then(block.clone().or(if_expr))
             .map_with(|((condition, then_branch), else_branch), e| {
                 expr_of(
-                    ExprKind::If { condition: Box::new(condition), then_branch: Box::new(then_branch), else_branch: Box::new(else_branch) },
+                    ExprKind::If {
+                        condition: Box::new(condition),
+                        then_branch: Box::new(then_branch),
+                        else_branch: Box::new(else_branch),
+                    },
                     e.span(),
                 )
             })
@@ -262,11 +366,22 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
         .then_ignore(just(Token::FatArrow))
         .then(full.clone())
         .then_ignore(optional_comma())
-        .map_with(|(pattern, body), e| MatchArm { pattern, body, span: span_of(e.span()) });
+        .map_with(|(pattern, body), e| MatchArm {
+            pattern,
+            body,
+            span: span_of(e.span()),
+        });
     let match_expr = just(Token::Match)
         .ignore_then(condition.clone())
-        .then(arm.repeated().collect::<Vec<_>>().delimited_by(just(Token::LBrace), just(Token::RBrace)))
-        .map(|(scrutinee, arms)| ExprKind::Match { scrutinee: Box::new(scrutinee), arms });
+        .then(
+            arm.repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(just(Token::LBrace), just(Token::RBrace)),
+        )
+        .map(|(scrutinee, arms)| ExprKind::Match {
+            scrutinee: Box::new(scrutinee),
+            arms,
+        });
 
     let turn = key()
         .then_ignore(just(Token::Colon))
@@ -274,7 +389,11 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
         .then_ignore(optional_comma())
         .map(|(role, content)| ChatTurn { role, content });
     let chat = just(Token::Chat)
-        .ignore_then(turn.repeated().collect::<Vec<_>>().delimited_by(just(Token::LBrace), just(Token::RBrace)))
+        .ignore_then(
+            turn.repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(just(Token::LBrace), just(Token::RBrace)),
+        )
         .map(ExprKind::Chat);
 
     let part = ident()
@@ -283,37 +402,68 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
         .then_ignore(optional_comma())
         .map(|(dataset, weight)| MixPart { dataset, weight });
     let mix = just(Token::Mix)
-        .ignore_then(part.repeated().collect::<Vec<_>>().delimited_by(just(Token::LBrace), just(Token::RBrace)))
+        .ignore_then(
+            part.repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(just(Token::LBrace), just(Token::RBrace)),
+        )
         .map(ExprKind::Mix);
 
-    let atom = choice((literal, name_or_call, parenthesized, list, match_expr, chat, mix))
-        .map_with(|kind, e| expr_of(kind, e.span()))
-        .or(if_expr)
-        .or(block)
-        .labelled("an expression")
-        .recover_with(via_parser(nested_delimiters(
-            Token::LParen,
-            Token::RParen,
-            [(Token::LBracket, Token::RBracket), (Token::LBrace, Token::RBrace)],
-            |span| expr_of(ExprKind::Error, span),
-        )))
-        .recover_with(via_parser(nested_delimiters(
-            Token::LBracket,
-            Token::RBracket,
-            [(Token::LParen, Token::RParen), (Token::LBrace, Token::RBrace)],
-            |span| expr_of(ExprKind::Error, span),
-        )))
-        .boxed();
+    let atom = choice((
+        literal,
+        name_or_call,
+        parenthesized,
+        list,
+        match_expr,
+        chat,
+        mix,
+    ))
+    .map_with(|kind, e| expr_of(kind, e.span()))
+    .or(if_expr)
+    .or(block)
+    .labelled("an expression")
+    .recover_with(via_parser(nested_delimiters(
+        Token::LParen,
+        Token::RParen,
+        [
+            (Token::LBracket, Token::RBracket),
+            (Token::LBrace, Token::RBrace),
+        ],
+        |span| expr_of(ExprKind::Error, span),
+    )))
+    .recover_with(via_parser(nested_delimiters(
+        Token::LBracket,
+        Token::RBracket,
+        [
+            (Token::LParen, Token::RParen),
+            (Token::LBrace, Token::RBrace),
+        ],
+        |span| expr_of(ExprKind::Error, span),
+    )))
+    .boxed();
 
-    let field_name = key().or(select! { Token::Int(raw) = e => Ident { name: raw.to_string(), span: span_of(e.span()) } });
+    let field_name = key().or(
+        select! { Token::Int(raw) = e => Ident { name: raw.to_string(), span: span_of(e.span()) } },
+    );
     let postfix_op = choice((
         args(full.clone()).map(Postfix::Call),
-        just(Token::Dot).ignore_then(field_name.labelled("a field name")).map(Postfix::Field),
-        full.clone().delimited_by(just(Token::LBracket), just(Token::RBracket)).map(Postfix::Index),
+        just(Token::Dot)
+            .ignore_then(field_name.labelled("a field name"))
+            .map(Postfix::Field),
+        full.clone()
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map(Postfix::Index),
     ));
 
     let binary = |l: Expr, op: BinaryOp, r: Expr, span: SimpleSpan| {
-        expr_of(ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) }, span)
+        expr_of(
+            ExprKind::Binary {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+            span,
+        )
     };
     atom.pratt((
         postfix(10, postfix_op, |target: Expr, op, e| {
@@ -353,20 +503,28 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>>(
 }
 
 /// The full expression parser and the one for `if`/`match` heads.
-pub fn expressions<'t, 's: 't, I: TokenInput<'t, 's>>() -> (ExprRec<'t, 's, I>, ExprRec<'t, 's, I>) {
-    let mut full: ExprRec<'t, 's, I> = Recursive::declare();
-    let mut condition: ExprRec<'t, 's, I> = Recursive::declare();
+pub fn expressions<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> (ExprRec<'t, I, E>, ExprRec<'t, I, E>) {
+    let mut full: ExprRec<'t, I, E> = Recursive::declare();
+    let mut condition: ExprRec<'t, I, E> = Recursive::declare();
     full.define(expression(full.clone(), condition.clone(), true));
     condition.define(expression(full.clone(), condition.clone(), false));
     (full, condition)
 }
 
-fn params<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Parser<'t, I, Vec<Param>, Extra<'t, 's>> + Clone {
+fn params<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, Vec<Param>, E> + Clone {
     // Keywords may name parameters (`prompt`, `reward`): such a parameter is passed by name.
     key()
         .then(just(Token::Colon).ignore_then(type_expr()).or_not())
         .then(just(Token::Eq).ignore_then(expr).or_not())
-        .map_with(|((name, ty), default), e| Param { name, ty, default, span: span_of(e.span()) })
+        .map_with(|((name, ty), default), e| Param {
+            name,
+            ty,
+            default,
+            span: span_of(e.span()),
+        })
         .labelled("a parameter")
         .separated_by(just(Token::Comma))
         .allow_trailing()
@@ -374,81 +532,97 @@ fn params<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl P
         .delimited_by(just(Token::LParen), just(Token::RParen))
 }
 
-fn attribute<'t, 's: 't, I: TokenInput<'t, 's>>(expr: ExprRec<'t, 's, I>) -> impl Parser<'t, I, Attribute, Extra<'t, 's>> + Clone {
+fn attribute<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, Attribute, E> + Clone {
     just(Token::At)
         .ignore_then(key())
         .then(args(expr).or_not())
-        .map_with(|(name, args), e| Attribute { name, args: args.unwrap_or_default(), span: span_of(e.span()) })
+        .map_with(|(name, args), e| Attribute {
+            name,
+            args: args.unwrap_or_default(),
+            span: span_of(e.span()),
+        })
         .labelled("an attribute")
 }
 
-enum UseSegment {
-    Name(Ident),
+enum UseTail {
     Group(Vec<UseName>),
+    Alias(Option<Ident>),
 }
 
-fn use_decl<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, UseDecl, Extra<'t, 's>> + Clone {
-    let use_name = ident().then(word("as").ignore_then(ident()).or_not()).map(|(name, alias)| UseName { name, alias });
+/// `use a::b::{c, d as e}` or `use a::b::c [as d]`. A `use` of a bare module (`use std`) parses with
+/// no names and is reported by [`crate::parser`].
+fn use_decl<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, UseDecl, E> + Clone {
+    let use_name = ident()
+        .then(word("as").ignore_then(ident()).or_not())
+        .map(|(name, alias)| UseName { name, alias });
     let group = use_name
-        .clone()
         .separated_by(just(Token::Comma))
         .allow_trailing()
         .collect::<Vec<_>>()
-        .delimited_by(just(Token::LBrace), just(Token::RBrace))
-        .map(UseSegment::Group);
-    let segment = ident().map(UseSegment::Name).or(group);
+        .delimited_by(just(Token::LBrace), just(Token::RBrace));
+    let tail = choice((
+        just(Token::ColonColon)
+            .ignore_then(group)
+            .map(UseTail::Group),
+        word("as").ignore_then(ident()).or_not().map(UseTail::Alias),
+    ));
     just(Token::Use)
         .ignore_then(ident())
-        .then(just(Token::ColonColon).ignore_then(segment).repeated().collect::<Vec<_>>())
-        .then(word("as").ignore_then(ident()).or_not())
-        .validate(|((first, rest), alias), e, emitter| {
-            let span = e.span();
-            let mut module = vec![first];
-            let mut names = Vec::new();
-            let mut braced = false;
-            let count = rest.len();
-            for (index, segment) in rest.into_iter().enumerate() {
-                match segment {
-                    UseSegment::Name(name) if index + 1 == count => names.push(UseName { name, alias: None }),
-                    UseSegment::Name(name) => module.push(name),
-                    UseSegment::Group(group) if index + 1 == count => {
-                        braced = true;
-                        names = group;
-                    }
-                    UseSegment::Group(_) => {
-                        emitter.emit(Rich::custom(span, "a `{...}` list of names must come last in a `use`"));
-                        return UseDecl { module, names: Vec::new(), braced: false };
-                    }
-                }
-            }
-            if names.is_empty() && !braced {
-                emitter.emit(Rich::custom(span, "a `use` names a module and what to take from it, such as `use std::verify::math_equiv`"));
-            }
-            match alias {
-                Some(alias) if braced => emitter.emit(Rich::custom(SimpleSpan::from(alias.span.start..alias.span.end), "write `as` after a name inside the braces")),
-                Some(alias) => {
-                    if let Some(last) = names.last_mut() {
-                        last.alias = Some(alias);
+        .then(
+            just(Token::ColonColon)
+                .ignore_then(ident())
+                .repeated()
+                .collect::<Vec<_>>(),
+        )
+        .then(tail)
+        .map(|((first, rest), tail)| {
+            let mut module: Vec<Ident> = std::iter::once(first).chain(rest).collect();
+            match tail {
+                UseTail::Group(names) => UseDecl {
+                    module,
+                    names,
+                    braced: true,
+                },
+                UseTail::Alias(_) if module.len() < 2 => UseDecl {
+                    module,
+                    names: Vec::new(),
+                    braced: false,
+                },
+                UseTail::Alias(alias) => {
+                    let name = module.pop().expect("two segments");
+                    UseDecl {
+                        module,
+                        names: vec![UseName { name, alias }],
+                        braced: false,
                     }
                 }
-                None => {}
             }
-            UseDecl { module, names, braced }
         })
 }
 
-fn dataset_decl<'t, 's: 't, I: TokenInput<'t, 's>>(
-    full: ExprRec<'t, 's, I>,
-    condition: ExprRec<'t, 's, I>,
-) -> impl Parser<'t, I, DatasetDecl, Extra<'t, 's>> + Clone {
+fn dataset_decl<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
+    full: ExprRec<'t, I, E>,
+    condition: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, DatasetDecl, E> + Clone {
     let field = key()
         .then_ignore(just(Token::Colon))
         .then(type_expr())
         .then(attribute(full.clone()).repeated().collect::<Vec<_>>())
         .then_ignore(optional_comma())
-        .map_with(|((name, ty), attributes), e| FieldDecl { name, ty, attributes, span: span_of(e.span()) })
+        .map_with(|((name, ty), attributes), e| FieldDecl {
+            name,
+            ty,
+            attributes,
+            span: span_of(e.span()),
+        })
         .labelled("a field")
-        .recover_with(skip_then_retry_until(any().ignored(), just(Token::RBrace).ignored()));
+        .recover_with(skip_then_retry_until(
+            any().ignored(),
+            just(Token::RBrace).ignored(),
+        ));
     let schema = field
         .repeated()
         .collect::<Vec<_>>()
@@ -456,48 +630,71 @@ fn dataset_decl<'t, 's: 't, I: TokenInput<'t, 's>>(
         .recover_with(via_parser(nested_delimiters(
             Token::LBrace,
             Token::RBrace,
-            [(Token::LParen, Token::RParen), (Token::LBracket, Token::RBracket)],
+            [
+                (Token::LParen, Token::RParen),
+                (Token::LBracket, Token::RBracket),
+            ],
             |_| Vec::new(),
         )));
-    let where_clause = word("where").ignore_then(full.clone()).map(DataClause::Where);
+    let where_clause = word("where")
+        .ignore_then(full.clone())
+        .map(DataClause::Where);
     let direction = word("asc").to(false).or(word("desc").to(true));
     let order_clause = word("order")
         .ignore_then(word("by"))
         .ignore_then(full.clone())
         .then(direction.or_not())
-        .map(|(key, descending)| DataClause::OrderBy { key, descending: descending.unwrap_or(false) });
+        .map(|(key, descending)| DataClause::OrderBy {
+            key,
+            descending: descending.unwrap_or(false),
+        });
     just(Token::Dataset)
         .ignore_then(ident())
         .then_ignore(just(Token::Eq))
         .then(condition)
         .then(schema.or_not())
         .then(where_clause.or(order_clause).repeated().collect::<Vec<_>>())
-        .map(|(((name, source), schema), clauses)| DatasetDecl { name, source, schema, clauses })
+        .map(|(((name, source), schema), clauses)| DatasetDecl {
+            name,
+            source,
+            schema,
+            clauses,
+        })
 }
 
-fn fn_decl<'t, 's: 't, I: TokenInput<'t, 's>>(
+fn fn_decl<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
     keyword: Token<'s>,
-    expr: ExprRec<'t, 's, I>,
-) -> impl Parser<'t, I, FnDecl, Extra<'t, 's>> + Clone {
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, FnDecl, E> + Clone {
     just(keyword)
         .ignore_then(ident())
         .then(params(expr.clone()))
         .then(just(Token::Arrow).ignore_then(type_expr()).or_not())
         .then_ignore(just(Token::Eq))
         .then(expr)
-        .map(|(((name, params), result), body)| FnDecl { name, params, result, body })
+        .map(|(((name, params), result), body)| FnDecl {
+            name,
+            params,
+            result,
+            body,
+        })
 }
 
-fn value_decl<'t, 's: 't, I: TokenInput<'t, 's>>(
+fn value_decl<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
     keyword: Token<'s>,
-    expr: ExprRec<'t, 's, I>,
-) -> impl Parser<'t, I, ValueDecl, Extra<'t, 's>> + Clone {
-    just(keyword).ignore_then(ident()).then_ignore(just(Token::Eq)).then(expr).map(|(name, value)| ValueDecl { name, value })
+    expr: ExprRec<'t, I, E>,
+) -> impl Parser<'t, I, ValueDecl, E> + Clone {
+    just(keyword)
+        .ignore_then(ident())
+        .then_ignore(just(Token::Eq))
+        .then(expr)
+        .map(|(name, value)| ValueDecl { name, value })
 }
 
 /// One top-level item, with its attributes.
-pub fn item<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Item, Extra<'t, 's>> + Clone {
-    let (full, condition) = expressions::<I>();
+pub fn item<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
+-> impl Parser<'t, I, Item, E> + Clone {
+    let (full, condition) = expressions::<I, E>();
     let let_decl = just(Token::Let)
         .ignore_then(ident())
         .then(just(Token::Colon).ignore_then(type_expr()).or_not())
@@ -513,7 +710,13 @@ pub fn item<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Item, Ext
         .then(params(full.clone()))
         .then_ignore(just(Token::Arrow))
         .then(type_expr())
-        .map(|((name, params), result)| ExternDecl::Fn(ExternFn { name, params, result }));
+        .map(|((name, params), result)| {
+            ExternDecl::Fn(ExternFn {
+                name,
+                params,
+                result,
+            })
+        });
     let extern_let = just(Token::Let)
         .ignore_then(ident())
         .then_ignore(just(Token::Colon))
@@ -539,5 +742,10 @@ pub fn item<'t, 's: 't, I: TokenInput<'t, 's>>() -> impl Parser<'t, I, Item, Ext
         .repeated()
         .collect::<Vec<_>>()
         .then(kind)
-        .map_with(|(attributes, kind), e| Item { docs: Vec::new(), attributes, kind, span: span_of(e.span()) })
+        .map_with(|(attributes, kind), e| Item {
+            docs: Vec::new(),
+            attributes,
+            kind,
+            span: span_of(e.span()),
+        })
 }

@@ -176,7 +176,11 @@ fn triple_string<'src>(lex: &mut logos::Lexer<'src, Token<'src>>) -> Result<&'sr
             lex.bump(offset + 3);
             return Ok(lex.slice());
         }
-        let step = if rest[offset..].starts_with('\\') { 1 } else { 0 };
+        let step = if rest[offset..].starts_with('\\') {
+            1
+        } else {
+            0
+        };
         offset += step;
         offset += rest[offset..].chars().next().map_or(1, char::len_utf8);
     }
@@ -184,7 +188,9 @@ fn triple_string<'src>(lex: &mut logos::Lexer<'src, Token<'src>>) -> Result<&'sr
     Err(LexError::UnterminatedTripleString)
 }
 
-fn unterminated_string<'src>(_: &mut logos::Lexer<'src, Token<'src>>) -> Result<&'src str, LexError> {
+fn unterminated_string<'src>(
+    _: &mut logos::Lexer<'src, Token<'src>>,
+) -> Result<&'src str, LexError> {
     Err(LexError::UnterminatedString)
 }
 
@@ -293,7 +299,10 @@ impl<'src> Token<'src> {
     }
 
     pub fn is_comment(&self) -> bool {
-        matches!(self, Token::DocComment(_) | Token::LineComment(_) | Token::BlockComment(_))
+        matches!(
+            self,
+            Token::DocComment(_) | Token::LineComment(_) | Token::BlockComment(_)
+        )
     }
 
     /// Keywords that begin a top-level item.
@@ -342,8 +351,12 @@ pub fn lex(source: &str) -> (Vec<(Token<'_>, Span)>, Vec<Diagnostic>) {
 }
 
 fn bad_number(text: &str, span: Span) -> Diagnostic {
-    let diagnostic = Diagnostic::new(Code::E0105, span, format!("invalid number literal `{text}`"))
-        .with_label("not a number");
+    let diagnostic = Diagnostic::new(
+        Code::E0105,
+        span,
+        format!("invalid number literal `{text}`"),
+    )
+    .with_label("not a number");
     if text.starts_with("0x") || text.starts_with("0b") || text.starts_with("0o") {
         diagnostic.with_help("numbers are written in decimal, such as `255` or `1.5e-6`")
     } else if text.ends_with(['e', 'E']) {
@@ -357,8 +370,12 @@ fn lex_error(error: &LexError, source: &str, span: Span) -> Diagnostic {
     match error {
         LexError::UnexpectedCharacter => {
             let found = source[span.start..].chars().next().unwrap_or('\u{fffd}');
-            let diagnostic = Diagnostic::new(Code::E0101, span, format!("unexpected character `{}`", found.escape_debug()))
-                .with_label("not valid here");
+            let diagnostic = Diagnostic::new(
+                Code::E0101,
+                span,
+                format!("unexpected character `{}`", found.escape_debug()),
+            )
+            .with_label("not valid here");
             match found {
                 '\'' => diagnostic.with_help("strings are written with double quotes: \"...\""),
                 '#' => diagnostic.with_help("comments start with `//`"),
@@ -369,11 +386,19 @@ fn lex_error(error: &LexError, source: &str, span: Span) -> Diagnostic {
         LexError::UnterminatedString => Diagnostic::new(Code::E0102, span, "unterminated string")
             .with_label("this string has no closing `\"` on its line")
             .with_help("close it with `\"`, or use `\"\"\"` for a string that spans lines"),
-        LexError::UnterminatedTripleString => Diagnostic::new(Code::E0102, Span::new(span.start, span.start + 3), "unterminated string")
-            .with_label("this `\"\"\"` string is never closed")
-            .with_help("close it with `\"\"\"`"),
-        LexError::UnterminatedBlockComment => Diagnostic::new(Code::E0104, Span::new(span.start, span.start + 2), "unterminated block comment")
-            .with_label("this comment is never closed")
-            .with_help("close it with `*/`"),
+        LexError::UnterminatedTripleString => Diagnostic::new(
+            Code::E0102,
+            Span::new(span.start, span.start + 3),
+            "unterminated string",
+        )
+        .with_label("this `\"\"\"` string is never closed")
+        .with_help("close it with `\"\"\"`"),
+        LexError::UnterminatedBlockComment => Diagnostic::new(
+            Code::E0104,
+            Span::new(span.start, span.start + 2),
+            "unterminated block comment",
+        )
+        .with_label("this comment is never closed")
+        .with_help("close it with `*/`"),
     }
 }

@@ -9,9 +9,16 @@ pub fn check_int(raw: &str, span: Span) -> Option<Diagnostic> {
     match raw.replace('_', "").parse::<i64>() {
         Ok(_) => None,
         Err(_) => Some(
-            Diagnostic::new(Code::E0105, span, format!("integer literal `{raw}` is too large"))
-                .with_label("out of range")
-                .with_help(format!("the largest integer is {}; write a float such as `1e19` for larger values", i64::MAX)),
+            Diagnostic::new(
+                Code::E0105,
+                span,
+                format!("integer literal `{raw}` is too large"),
+            )
+            .with_label("out of range")
+            .with_help(format!(
+                "the largest integer is {}; write a float such as `1e19` for larger values",
+                i64::MAX
+            )),
         ),
     }
 }
@@ -20,8 +27,12 @@ pub fn check_float(raw: &str, span: Span) -> Option<Diagnostic> {
     match raw.replace('_', "").parse::<f64>() {
         Ok(value) if value.is_finite() => None,
         _ => Some(
-            Diagnostic::new(Code::E0105, span, format!("float literal `{raw}` is out of range"))
-                .with_label("too large for a 64-bit float"),
+            Diagnostic::new(
+                Code::E0105,
+                span,
+                format!("float literal `{raw}` is out of range"),
+            )
+            .with_label("too large for a 64-bit float"),
         ),
     }
 }
@@ -42,7 +53,9 @@ pub fn check_escapes(raw: &str, start: usize) -> Vec<Diagnostic> {
         if c != '\\' {
             continue;
         }
-        let Some((_, escaped)) = chars.next() else { break };
+        let Some((_, escaped)) = chars.next() else {
+            break;
+        };
         let escape_span = Span::new(start + offset, start + offset + 1 + escaped.len_utf8());
         match escaped {
             'n' | 't' | 'r' | '0' | '\\' | '"' | '\n' => {}
@@ -85,7 +98,10 @@ pub fn decode_string(raw: &str) -> String {
 pub fn decode_triple_string(raw: &str) -> String {
     let inner = raw.strip_prefix("\"\"\"").unwrap_or(raw);
     let inner = inner.strip_suffix("\"\"\"").unwrap_or(inner);
-    let inner = inner.strip_prefix("\r\n").or_else(|| inner.strip_prefix('\n')).unwrap_or(inner);
+    let inner = inner
+        .strip_prefix("\r\n")
+        .or_else(|| inner.strip_prefix('\n'))
+        .unwrap_or(inner);
     let mut lines: Vec<&str> = inner.split('\n').collect();
     if lines.len() > 1 && lines.last().is_some_and(|line| line.trim().is_empty()) {
         lines.pop();
@@ -98,7 +114,13 @@ pub fn decode_triple_string(raw: &str) -> String {
         .unwrap_or(0);
     let dedented: Vec<&str> = lines
         .iter()
-        .map(|line| if line.len() >= indent && line.is_char_boundary(indent) { &line[indent..] } else { line.trim_start() })
+        .map(|line| {
+            if line.len() >= indent && line.is_char_boundary(indent) {
+                &line[indent..]
+            } else {
+                line.trim_start()
+            }
+        })
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
         .collect();
     unescape(&dedented.join("\n"))
@@ -127,7 +149,9 @@ fn unescape(text: &str) -> String {
                 let decoded = rest
                     .strip_prefix('{')
                     .and_then(|r| r.split_once('}'))
-                    .and_then(|(hex, tail)| Some((char::from_u32(u32::from_str_radix(hex, 16).ok()?)?, tail)));
+                    .and_then(|(hex, tail)| {
+                        Some((char::from_u32(u32::from_str_radix(hex, 16).ok()?)?, tail))
+                    });
                 match decoded {
                     Some((ch, tail)) => {
                         out.push(ch);
@@ -150,7 +174,10 @@ mod tests {
     #[test]
     fn triple_strings_are_dedented() {
         let raw = "\"\"\"\n    You think first.\n      Then answer.\n    \"\"\"";
-        assert_eq!(decode_triple_string(raw), "You think first.\n  Then answer.");
+        assert_eq!(
+            decode_triple_string(raw),
+            "You think first.\n  Then answer."
+        );
     }
 
     #[test]

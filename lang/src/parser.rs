@@ -2,9 +2,10 @@
 //! keywords (at nesting depth zero, or at the start of a line), delimiters are matched first so an
 //! unclosed brace is reported where it was opened, and each item is parsed on its own.
 
+use chumsky::error::EmptyErr;
+use chumsky::error::{RichPattern, RichReason};
 use chumsky::input::Input as _;
 use chumsky::prelude::*;
-use chumsky::error::{RichPattern, RichReason};
 
 use crate::ast::{Item, ItemKind, Module};
 use crate::diagnostic::{Code, Diagnostic};
@@ -34,16 +35,30 @@ pub fn parse(source: &str) -> Parsed {
     let mut tokens = Vec::with_capacity(all_tokens.len());
     for (token, span) in all_tokens {
         match token {
-            Token::DocComment(text) => comments.push(Comment { text: text.to_string(), span, doc: true }),
-            Token::LineComment(text) | Token::BlockComment(text) => comments.push(Comment { text: text.to_string(), span, doc: false }),
+            Token::DocComment(text) => comments.push(Comment {
+                text: text.to_string(),
+                span,
+                doc: true,
+            }),
+            Token::LineComment(text) | Token::BlockComment(text) => comments.push(Comment {
+                text: text.to_string(),
+                span,
+                doc: false,
+            }),
             _ => tokens.push((token, span)),
         }
     }
     diagnostics.extend(check_literals(&tokens));
 
     let segments = split_items(source, &tokens);
-    let chumsky_tokens: Vec<(Token<'_>, SimpleSpan)> = tokens.iter().map(|(t, s)| (*t, SimpleSpan::from(s.start..s.end))).collect();
-    let item_parser = grammar::item::<chumsky::input::MappedInput<'_, Token<'_>, SimpleSpan, &[(Token<'_>, SimpleSpan)], _>>();
+    let chumsky_tokens: Vec<(Token<'_>, SimpleSpan)> = tokens
+        .iter()
+        .map(|(t, s)| (*t, SimpleSpan::from(s.start..s.end)))
+        .collect();
+    type TokenSlice<'t, 's> =
+        chumsky::input::MappedInput<'t, Token<'s>, SimpleSpan, &'t [(Token<'s>, SimpleSpan)]>;
+    let fast_parser = grammar::item::<TokenSlice<'_, '_>, extra::Err<EmptyErr>>();
+    let rich_parser = grammar::item::<TokenSlice<'_, '_>, extra::Err<ParseError<'_, '_>>>();
 
     let mut items = Vec::with_capacity(segments.len());
     let mut previous_end = 0;
@@ -52,10 +67,22 @@ pub fn parse(source: &str) -> Parsed {
         let first = tokens[segment.tokens.start].1;
         let last = tokens[segment.tokens.end - 1].1;
         let eoi = SimpleSpan::from(last.end..last.end);
-        let input = slice.map(eoi, |(t, s)| (t, s));
-        let (output, errors) = item_parser.parse(input).into_output_errors();
-        let mut item = output.unwrap_or(Item { docs: Vec::new(), attributes: Vec::new(), kind: ItemKind::Error, span: first.to(last) });
+        let input = slice.split_token_span(eoi);
+        let (mut output, fast_errors) = fast_parser.parse(input).into_output_errors();
+        let mut errors = Vec::new();
+        if !fast_errors.is_empty() {
+            (output, errors) = rich_parser
+                .parse(slice.split_token_span(eoi))
+                .into_output_errors();
+        }
+        let mut item = output.unwrap_or(Item {
+            docs: Vec::new(),
+            attributes: Vec::new(),
+            kind: ItemKind::Error,
+            span: first.to(last),
+        });
         item.docs = doc_lines(&comments, previous_end, first.start);
+        diagnostics.extend(check_use(&item));
         previous_end = last.end;
         items.push(item);
         diagnostics.extend(segment.delimiter_errors.iter().cloned());
@@ -73,7 +100,26 @@ pub fn parse(source: &str) -> Parsed {
         }
     }
     crate::diagnostic::sort_diagnostics(&mut diagnostics);
-    Parsed { module: Module { items }, comments, diagnostics }
+    Parsed {
+        module: Module { items },
+        comments,
+        diagnostics,
+    }
+}
+
+/// `use std` alone names a module but nothing to take from it.
+fn check_use(item: &Item) -> Option<Diagnostic> {
+    let ItemKind::Use(decl) = &item.kind else {
+        return None;
+    };
+    if !decl.names.is_empty() || decl.braced {
+        return None;
+    }
+    Some(
+        Diagnostic::new(Code::E0110, item.span, "this `use` names a module but nothing to take from it")
+            .with_label("imports nothing")
+            .with_help("name what to import, such as `use std::verify::math_equiv` or `use std::verify::{math_equiv, choice_equiv}`"),
+    )
 }
 
 fn doc_lines(comments: &[Comment], after: usize, before: usize) -> Vec<String> {
@@ -82,7 +128,10 @@ fn doc_lines(comments: &[Comment], after: usize, before: usize) -> Vec<String> {
         .filter(|c| c.doc && c.span.start >= after && c.span.end <= before)
         .map(|c| {
             let text = c.text.trim_start_matches("///");
-            text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
+            text.strip_prefix(' ')
+                .unwrap_or(text)
+                .trim_end()
+                .to_string()
         })
         .collect()
 }
@@ -93,7 +142,9 @@ fn check_literals(tokens: &[(Token<'_>, Span)]) -> Vec<Diagnostic> {
         match token {
             Token::Int(raw) => diagnostics.extend(literal::check_int(raw, *span)),
             Token::Float(raw) => diagnostics.extend(literal::check_float(raw, *span)),
-            Token::Str(raw) | Token::TripleStr(raw) => diagnostics.extend(literal::check_escapes(raw, span.start)),
+            Token::Str(raw) | Token::TripleStr(raw) => {
+                diagnostics.extend(literal::check_escapes(raw, span.start))
+            }
             _ => {}
         }
     }
@@ -120,9 +171,21 @@ fn is_closer(token: Token<'_>) -> bool {
 
 fn can_end_item(token: Token<'_>) -> bool {
     match token {
-        Token::Ident(_) | Token::Int(_) | Token::Float(_) | Token::Str(_) | Token::TripleStr(_) | Token::Error => true,
+        Token::Ident(_)
+        | Token::Int(_)
+        | Token::Float(_)
+        | Token::Str(_)
+        | Token::TripleStr(_)
+        | Token::Error => true,
         Token::RParen | Token::RBracket | Token::RBrace | Token::Question => true,
-        Token::Use | Token::Extern | Token::Let | Token::Fn | Token::If | Token::Else | Token::Match | Token::Enum => false,
+        Token::Use
+        | Token::Extern
+        | Token::Let
+        | Token::Fn
+        | Token::If
+        | Token::Else
+        | Token::Match
+        | Token::Enum => false,
         Token::Chat | Token::Mix => false,
         other => other.is_keyword(),
     }
@@ -158,16 +221,25 @@ fn split_items(source: &str, tokens: &[(Token<'_>, Span)]) -> Vec<Segment> {
         let train_block = token == Token::Ident("train")
             && matches!(tokens.get(index + 1), Some((Token::Ident(_), _)))
             && (column_zero || matches!(tokens.get(index + 2), Some((Token::LBrace, _))));
-        let begins_item = (token.starts_item() && previous != Some(Token::Extern)) || token == Token::At || train_block;
+        let begins_item = (token.starts_item() && previous != Some(Token::Extern))
+            || token == Token::At
+            || train_block;
         // At the start of a line an item keyword always begins an item, even inside an unclosed
         // delimiter; elsewhere only at depth zero after something that can end an item (not in
         // `-> model` or `data = dataset`, where keywords name types or settings).
-        let breaks = if column_zero { true } else { stack.is_empty() && previous.is_none_or(can_end_item) };
+        let breaks = if column_zero {
+            true
+        } else {
+            stack.is_empty() && previous.is_none_or(can_end_item)
+        };
         if begins_item && breaks && has_content && index > start {
             for (open, open_span) in stack.drain(..).rev() {
                 errors.push(unclosed(open, open_span));
             }
-            segments.push(Segment { tokens: start..index, delimiter_errors: std::mem::take(&mut errors) });
+            segments.push(Segment {
+                tokens: start..index,
+                delimiter_errors: std::mem::take(&mut errors),
+            });
             start = index;
             has_content = false;
             in_attribute = false;
@@ -186,22 +258,33 @@ fn split_items(source: &str, tokens: &[(Token<'_>, Span)]) -> Vec<Segment> {
         if closer_of(token).is_some() {
             stack.push((token, span));
         } else if is_closer(token) {
-            match stack.iter().rposition(|(open, _)| closer_of(*open) == Some(token)) {
+            match stack
+                .iter()
+                .rposition(|(open, _)| closer_of(*open) == Some(token))
+            {
                 Some(position) => {
                     for (open, open_span) in stack.drain(position + 1..).rev() {
-                        errors.push(
-                            unclosed(open, open_span).with_secondary(span, format!("`{}` closes an outer delimiter here", token.text())),
-                        );
+                        errors.push(unclosed(open, open_span).with_secondary(
+                            span,
+                            format!("`{}` closes an outer delimiter here", token.text()),
+                        ));
                     }
                     stack.pop();
                 }
                 None => {
-                    let mut diagnostic = Diagnostic::new(Code::E0113, span, format!("unexpected closing `{}`", token.text()))
-                        .with_label("this does not close anything");
+                    let mut diagnostic = Diagnostic::new(
+                        Code::E0113,
+                        span,
+                        format!("unexpected closing `{}`", token.text()),
+                    )
+                    .with_label("this does not close anything");
                     if let Some((open, open_span)) = stack.last() {
                         let close = closer_of(*open).map_or("", |t| t.text());
                         diagnostic = diagnostic
-                            .with_secondary(*open_span, format!("the innermost open `{}` wants `{close}`", open.text()))
+                            .with_secondary(
+                                *open_span,
+                                format!("the innermost open `{}` wants `{close}`", open.text()),
+                            )
                             .with_help(format!("did you mean `{close}`?"));
                     }
                     errors.push(diagnostic);
@@ -217,7 +300,10 @@ fn split_items(source: &str, tokens: &[(Token<'_>, Span)]) -> Vec<Segment> {
         for (open, open_span) in stack.drain(..).rev() {
             errors.push(unclosed(open, open_span));
         }
-        segments.push(Segment { tokens: start..tokens.len(), delimiter_errors: errors });
+        segments.push(Segment {
+            tokens: start..tokens.len(),
+            delimiter_errors: errors,
+        });
     }
     segments
 }
@@ -237,16 +323,31 @@ fn describe_pattern(pattern: &RichPattern<'_, Token<'_>>) -> Option<String> {
 /// Where a closing delimiter or separator is possible, say only those; otherwise say "an operator".
 fn summarise_expected(alternatives: Vec<String>) -> Vec<String> {
     const STRUCTURAL: [&str; 4] = ["`)`", "`]`", "`}`", "`,`"];
-    const OPERATORS: [&str; 14] = ["`+`", "`-`", "`*`", "`/`", "`%`", "`^`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`"];
+    const OPERATORS: [&str; 14] = [
+        "`+`", "`-`", "`*`", "`/`", "`%`", "`^`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`",
+        "`&&`", "`||`",
+    ];
     // An attribute can precede any item; "an item" says enough.
     if alternatives.iter().any(|a| a == "an item") {
-        return alternatives.into_iter().filter(|a| a != "an attribute").collect();
+        return alternatives
+            .into_iter()
+            .filter(|a| a != "an attribute")
+            .collect();
     }
-    if alternatives.iter().any(|a| STRUCTURAL.contains(&a.as_str())) {
-        return alternatives.into_iter().filter(|a| STRUCTURAL.contains(&a.as_str())).collect();
+    if alternatives
+        .iter()
+        .any(|a| STRUCTURAL.contains(&a.as_str()))
+    {
+        return alternatives
+            .into_iter()
+            .filter(|a| STRUCTURAL.contains(&a.as_str()))
+            .collect();
     }
     let had_operator = alternatives.iter().any(|a| OPERATORS.contains(&a.as_str()));
-    let mut kept: Vec<String> = alternatives.into_iter().filter(|a| !OPERATORS.contains(&a.as_str()) && a != "`.`").collect();
+    let mut kept: Vec<String> = alternatives
+        .into_iter()
+        .filter(|a| !OPERATORS.contains(&a.as_str()) && a != "`.`")
+        .collect();
     if had_operator {
         kept.push("an operator".to_string());
     }
@@ -261,45 +362,77 @@ fn join_alternatives(mut alternatives: Vec<String>) -> String {
     match alternatives.len() {
         0 => "something else".to_string(),
         1 => alternatives.remove(0),
-        n => format!("{} or {}", alternatives[..n - 1].join(", "), alternatives[n - 1]),
+        n => format!(
+            "{} or {}",
+            alternatives[..n - 1].join(", "),
+            alternatives[n - 1]
+        ),
     }
 }
 
 /// Help for mistakes people carry over from other languages.
 fn hint_for(found: &Token<'_>, expected: &str) -> Option<String> {
     if expected.contains("an item") {
-        let word = if let Token::Ident(word) = found { *word } else { "" };
+        let word = if let Token::Ident(word) = found {
+            *word
+        } else {
+            ""
+        };
         let hint = match word {
-            "def" | "function" | "func" | "fun" => "functions are declared with `fn`; rewards with `reward`",
+            "def" | "function" | "func" | "fun" => {
+                "functions are declared with `fn`; rewards with `reward`"
+            }
             "const" | "var" | "val" | "static" => "constants are declared with `let`",
             "import" | "from" | "include" => "imports are written `use std::verify::math_equiv`",
             "data" | "datasets" => "datasets are declared with `dataset`",
             "algo" | "preset" => "algorithms are declared with `algorithm NAME = grpo { ... }`",
             "stage" => "stages are written inside a `train MODEL { ... }` block",
-            _ => "items begin with `use`, `dataset`, `model`, `prompt`, `reward`, `fn`, `let`, `algorithm` or `train`",
+            _ => {
+                "items begin with `use`, `dataset`, `model`, `prompt`, `reward`, `fn`, `let`, `algorithm` or `train`"
+            }
         };
         return Some(hint.to_string());
     }
+    if expected == "the end of the item" {
+        return match found {
+            Token::Ident("as") => Some("in a `use`, write `as` right after the name it renames: `use std::verify::{math_equiv as equiv}`".to_string()),
+            Token::ColonColon => Some("in a `use`, a `{...}` list of names comes last".to_string()),
+            _ => None,
+        };
+    }
     if expected.contains("a name") && found.is_keyword() {
-        return Some(format!("`{}` is a keyword and cannot be used as a name here", found.text()));
+        return Some(format!(
+            "`{}` is a keyword and cannot be used as a name here",
+            found.text()
+        ));
     }
     None
 }
 
 /// Turns a chumsky error into a diagnostic in the language's own words. `next` is the token after the
 /// item (what "the end of the item" really is), `last` the item's last token.
-fn syntax_diagnostic(error: &ParseError<'_, '_>, next: Option<Token<'_>>, last: Span) -> Option<Diagnostic> {
+fn syntax_diagnostic(
+    error: &ParseError<'_, '_>,
+    next: Option<Token<'_>>,
+    last: Span,
+) -> Option<Diagnostic> {
     let span = Span::from(*error.span());
     match error.reason() {
         RichReason::Custom(message) => Some(Diagnostic::new(Code::E0110, span, message.clone())),
         RichReason::ExpectedFound { expected, found } => {
-            let expected = join_alternatives(summarise_expected(expected.iter().filter_map(describe_pattern).collect()));
+            let expected = join_alternatives(summarise_expected(
+                expected.iter().filter_map(describe_pattern).collect(),
+            ));
             match found.as_deref() {
                 // The lexer has reported this token already.
                 Some(Token::Error) => None,
                 Some(found) => {
-                    let diagnostic = Diagnostic::new(Code::E0110, span, format!("expected {expected}, found {}", found.describe()))
-                        .with_label(format!("expected {expected} here"));
+                    let diagnostic = Diagnostic::new(
+                        Code::E0110,
+                        span,
+                        format!("expected {expected}, found {}", found.describe()),
+                    )
+                    .with_label(format!("expected {expected} here"));
                     Some(match hint_for(found, &expected) {
                         Some(help) => diagnostic.with_help(help),
                         None => diagnostic,
@@ -308,11 +441,19 @@ fn syntax_diagnostic(error: &ParseError<'_, '_>, next: Option<Token<'_>>, last: 
                 None => {
                     let at = Span::point(last.end);
                     Some(match next {
-                        Some(next) => Diagnostic::new(Code::E0110, at, format!("expected {expected}, found {}", next.describe()))
-                            .with_label(format!("expected {expected} here"))
-                            .with_note(format!("{} begins the next item", next.describe())),
-                        None => Diagnostic::new(Code::E0111, at, format!("expected {expected}, found the end of the file"))
-                            .with_label(format!("expected {expected} here")),
+                        Some(next) => Diagnostic::new(
+                            Code::E0110,
+                            at,
+                            format!("expected {expected}, found {}", next.describe()),
+                        )
+                        .with_label(format!("expected {expected} here"))
+                        .with_note(format!("{} begins the next item", next.describe())),
+                        None => Diagnostic::new(
+                            Code::E0111,
+                            at,
+                            format!("expected {expected}, found the end of the file"),
+                        )
+                        .with_label(format!("expected {expected} here")),
                     })
                 }
             }

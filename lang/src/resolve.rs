@@ -11,8 +11,24 @@ use crate::suggest;
 
 /// Type names built into the language. Dataset names are types too (the type of their rows).
 pub const BUILTIN_TYPES: &[&str] = &[
-    "float", "int", "bool", "text", "image", "box", "list", "completion", "group", "schedule", "model", "dataset",
-    "algorithm", "optimizer", "stage", "chat", "estimator", "aggregation",
+    "float",
+    "int",
+    "bool",
+    "text",
+    "image",
+    "box",
+    "list",
+    "completion",
+    "group",
+    "schedule",
+    "model",
+    "dataset",
+    "algorithm",
+    "optimizer",
+    "stage",
+    "chat",
+    "estimator",
+    "aggregation",
 ];
 
 /// Chat roles a `chat { ... }` template may use.
@@ -90,10 +106,14 @@ impl Resolver<'_> {
     fn define(&mut self, name: &Ident, what: &str) {
         if let Some(first) = self.globals.get(&name.name) {
             self.diagnostics.push(
-                Diagnostic::new(Code::E0201, name.span, format!("`{}` is defined more than once", name.name))
-                    .with_label(format!("this {what} reuses the name"))
-                    .with_secondary(*first, "first defined here")
-                    .with_help("give one of them another name"),
+                Diagnostic::new(
+                    Code::E0201,
+                    name.span,
+                    format!("`{}` is defined more than once", name.name),
+                )
+                .with_label(format!("this {what} reuses the name"))
+                .with_secondary(*first, "first defined here")
+                .with_help("give one of them another name"),
             );
         } else {
             self.globals.insert(name.name.clone(), name.span);
@@ -123,18 +143,35 @@ impl Resolver<'_> {
             return;
         }
         let path: Vec<String> = decl.module.iter().map(|i| i.name.clone()).collect();
-        let Some(path_span) = decl.module.first().map(|first| first.span.to(decl.module.last().expect("non-empty").span)) else {
+        let Some(path_span) = decl
+            .module
+            .first()
+            .map(|first| first.span.to(decl.module.last().expect("non-empty").span))
+        else {
             return;
         };
         let mut all_found = true;
         let exported = match self.env.module(&path) {
             Ok(exported) => Some(exported),
             Err(note) => {
-                let mut diagnostic = Diagnostic::new(Code::E0209, path_span, format!("there is no module `{}`", path_text(&path)))
-                    .with_label("unknown module");
-                let known: Vec<String> = self.env.known_modules().iter().map(|p| path_text(p)).collect();
-                if let Some(candidate) = suggest::closest(&path_text(&path), known.iter().map(String::as_str)) {
-                    diagnostic = diagnostic.with_help(format!("did you mean `{candidate}`?")).with_suggestion(path_span, candidate);
+                let mut diagnostic = Diagnostic::new(
+                    Code::E0209,
+                    path_span,
+                    format!("there is no module `{}`", path_text(&path)),
+                )
+                .with_label("unknown module");
+                let known: Vec<String> = self
+                    .env
+                    .known_modules()
+                    .iter()
+                    .map(|p| path_text(p))
+                    .collect();
+                if let Some(candidate) =
+                    suggest::closest(&path_text(&path), known.iter().map(String::as_str))
+                {
+                    diagnostic = diagnostic
+                        .with_help(format!("did you mean `{candidate}`?"))
+                        .with_suggestion(path_span, candidate);
                 }
                 if let Some(note) = note {
                     diagnostic = diagnostic.with_note(note);
@@ -151,10 +188,16 @@ impl Resolver<'_> {
                 let mut diagnostic = Diagnostic::new(
                     Code::E0210,
                     use_name.name.span,
-                    format!("`{}` is not defined in `{}`", use_name.name.name, path_text(&path)),
+                    format!(
+                        "`{}` is not defined in `{}`",
+                        use_name.name.name,
+                        path_text(&path)
+                    ),
                 )
                 .with_label(format!("not in `{}`", path_text(&path)));
-                if let Some(candidate) = suggest::closest(&use_name.name.name, exported.iter().map(String::as_str)) {
+                if let Some(candidate) =
+                    suggest::closest(&use_name.name.name, exported.iter().map(String::as_str))
+                {
                     diagnostic = diagnostic
                         .with_help(format!("did you mean `{candidate}`?"))
                         .with_suggestion(use_name.name.span, candidate);
@@ -167,19 +210,33 @@ impl Resolver<'_> {
             // Only a name that exists and is defined once is tracked as an import (an unknown import
             // has its own error; warning that it is unused too would be noise).
             if all_found && self.globals.get(&local.name) == Some(&local.span) {
-                self.imports.insert(local.name.clone(), Import { span: local.span, used: false });
+                self.imports.insert(
+                    local.name.clone(),
+                    Import {
+                        span: local.span,
+                        used: false,
+                    },
+                );
             }
         }
     }
 
     fn report_unused_imports(&mut self) {
-        let mut unused: Vec<(&String, &Import)> = self.imports.iter().filter(|(_, import)| !import.used).collect();
+        let mut unused: Vec<(&String, &Import)> = self
+            .imports
+            .iter()
+            .filter(|(_, import)| !import.used)
+            .collect();
         unused.sort_by_key(|(_, import)| import.span.start);
         for (name, import) in unused {
             self.diagnostics.push(
-                Diagnostic::new(Code::W0201, import.span, format!("`{name}` is imported but never used"))
-                    .with_label("unused import")
-                    .with_help("remove it from the `use`"),
+                Diagnostic::new(
+                    Code::W0201,
+                    import.span,
+                    format!("`{name}` is imported but never used"),
+                )
+                .with_label("unused import")
+                .with_help("remove it from the `use`"),
             );
         }
     }
@@ -217,9 +274,13 @@ impl Resolver<'_> {
             for field in fields {
                 if let Some(first) = seen.insert(&field.name.name, field.name.span) {
                     self.diagnostics.push(
-                        Diagnostic::new(Code::E0205, field.name.span, format!("field `{}` is declared twice", field.name.name))
-                            .with_label("declared again here")
-                            .with_secondary(first, "first declared here"),
+                        Diagnostic::new(
+                            Code::E0205,
+                            field.name.span,
+                            format!("field `{}` is declared twice", field.name.name),
+                        )
+                        .with_label("declared again here")
+                        .with_secondary(first, "first declared here"),
                     );
                 }
                 self.ty(&field.ty);
@@ -243,9 +304,13 @@ impl Resolver<'_> {
         for param in params {
             if let Some(first) = seen.insert(&param.name.name, param.name.span) {
                 self.diagnostics.push(
-                    Diagnostic::new(Code::E0204, param.name.span, format!("parameter `{}` is declared twice", param.name.name))
-                        .with_label("declared again here")
-                        .with_secondary(first, "first declared here"),
+                    Diagnostic::new(
+                        Code::E0204,
+                        param.name.span,
+                        format!("parameter `{}` is declared twice", param.name.name),
+                    )
+                    .with_label("declared again here")
+                    .with_secondary(first, "first declared here"),
                 );
             }
             self.optional_type(param.ty.as_ref());
@@ -263,7 +328,8 @@ impl Resolver<'_> {
     }
 
     fn with_scope<R>(&mut self, names: &[&str], body: impl FnOnce(&mut Self) -> R) -> R {
-        self.scopes.push(names.iter().map(|n| n.to_string()).collect());
+        self.scopes
+            .push(names.iter().map(|n| n.to_string()).collect());
         let result = body(self);
         self.scopes.pop();
         result
@@ -278,13 +344,23 @@ impl Resolver<'_> {
     fn ty(&mut self, ty: &TypeExpr) {
         match &ty.kind {
             TypeKind::Named { name, args } => {
-                let known = BUILTIN_TYPES.contains(&name.name.as_str()) || self.datasets.contains(&name.name);
+                let known = BUILTIN_TYPES.contains(&name.name.as_str())
+                    || self.datasets.contains(&name.name);
                 if !known {
-                    let candidates = BUILTIN_TYPES.iter().copied().chain(self.datasets.iter().map(String::as_str));
-                    let mut diagnostic = Diagnostic::new(Code::E0203, name.span, format!("unknown type `{}`", name.name))
-                        .with_label("not a type");
+                    let candidates = BUILTIN_TYPES
+                        .iter()
+                        .copied()
+                        .chain(self.datasets.iter().map(String::as_str));
+                    let mut diagnostic = Diagnostic::new(
+                        Code::E0203,
+                        name.span,
+                        format!("unknown type `{}`", name.name),
+                    )
+                    .with_label("not a type");
                     if let Some(candidate) = suggest::closest(&name.name, candidates) {
-                        diagnostic = diagnostic.with_help(format!("did you mean `{candidate}`?")).with_suggestion(name.span, candidate);
+                        diagnostic = diagnostic
+                            .with_help(format!("did you mean `{candidate}`?"))
+                            .with_suggestion(name.span, candidate);
                     } else {
                         diagnostic = diagnostic.with_help("types are float, int, bool, text, image, box, list[T], T?, enum { ... }, completion, group, schedule, model, dataset, or a dataset's name for its rows");
                     }
@@ -299,9 +375,13 @@ impl Resolver<'_> {
                 for case in cases {
                     if let Some(first) = seen.insert(&case.name, case.span) {
                         self.diagnostics.push(
-                            Diagnostic::new(Code::E0207, case.span, format!("enum case `{}` is listed twice", case.name))
-                                .with_label("listed again here")
-                                .with_secondary(first, "first listed here"),
+                            Diagnostic::new(
+                                Code::E0207,
+                                case.span,
+                                format!("enum case `{}` is listed twice", case.name),
+                            )
+                            .with_label("listed again here")
+                            .with_secondary(first, "first listed here"),
                         );
                     }
                 }
@@ -313,7 +393,12 @@ impl Resolver<'_> {
     }
 
     fn is_visible(&mut self, name: &str) -> bool {
-        if self.scopes.iter().rev().any(|scope| scope.iter().any(|n| n == name)) {
+        if self
+            .scopes
+            .iter()
+            .rev()
+            .any(|scope| scope.iter().any(|n| n == name))
+        {
             return true;
         }
         if self.globals.contains_key(name) {
@@ -329,12 +414,21 @@ impl Resolver<'_> {
         if self.is_visible(&name.name) {
             return;
         }
-        let mut diagnostic = Diagnostic::new(Code::E0202, name.span, format!("cannot find `{}` in this recipe", name.name))
-            .with_label("not defined");
+        let mut diagnostic = Diagnostic::new(
+            Code::E0202,
+            name.span,
+            format!("cannot find `{}` in this recipe", name.name),
+        )
+        .with_label("not defined");
         if let Some(module) = self.module_exporting(&name.name) {
-            diagnostic = diagnostic.with_help(format!("`{}` is in `{}`: add `use {}::{}`", name.name, module, module, name.name));
+            diagnostic = diagnostic.with_help(format!(
+                "`{}` is in `{}`: add `use {}::{}`",
+                name.name, module, module, name.name
+            ));
         } else if let Some(candidate) = self.closest_visible(&name.name) {
-            diagnostic = diagnostic.with_help(format!("did you mean `{candidate}`?")).with_suggestion(name.span, candidate);
+            diagnostic = diagnostic
+                .with_help(format!("did you mean `{candidate}`?"))
+                .with_suggestion(name.span, candidate);
         }
         self.diagnostics.push(diagnostic);
     }
@@ -351,7 +445,11 @@ impl Resolver<'_> {
         self.env
             .known_modules()
             .into_iter()
-            .find(|path| self.env.module(path).is_ok_and(|names| names.iter().any(|n| n == name)))
+            .find(|path| {
+                self.env
+                    .module(path)
+                    .is_ok_and(|names| names.iter().any(|n| n == name))
+            })
             .map(|path| path_text(&path))
     }
 
@@ -362,9 +460,13 @@ impl Resolver<'_> {
                 && let Some(first) = seen.insert(&name.name, name.span)
             {
                 self.diagnostics.push(
-                    Diagnostic::new(Code::E0206, name.span, format!("argument `{}` is given twice", name.name))
-                        .with_label("given again here")
-                        .with_secondary(first, "first given here"),
+                    Diagnostic::new(
+                        Code::E0206,
+                        name.span,
+                        format!("argument `{}` is given twice", name.name),
+                    )
+                    .with_label("given again here")
+                    .with_secondary(first, "first given here"),
                 );
             }
             self.expr(&arg.value);
@@ -379,20 +481,28 @@ impl Resolver<'_> {
                 EntryKind::Setting { key, .. } | EntryKind::Block { key, .. } => {
                     if let Some(first) = keys.insert(&key.name, key.span) {
                         self.diagnostics.push(
-                            Diagnostic::new(Code::E0206, key.span, format!("`{}` is set twice in this {block}", key.name))
-                                .with_label("set again here")
-                                .with_secondary(first, "first set here")
-                                .with_help("remove one of them"),
+                            Diagnostic::new(
+                                Code::E0206,
+                                key.span,
+                                format!("`{}` is set twice in this {block}", key.name),
+                            )
+                            .with_label("set again here")
+                            .with_secondary(first, "first set here")
+                            .with_help("remove one of them"),
                         );
                     }
                 }
                 EntryKind::Stage { name, .. } => {
                     if let Some(first) = stages.insert(&name.name, name.span) {
                         self.diagnostics.push(
-                            Diagnostic::new(Code::E0208, name.span, format!("stage `{}` is defined twice", name.name))
-                                .with_label("defined again here")
-                                .with_secondary(first, "first defined here")
-                                .with_help("stages run in order and need distinct names"),
+                            Diagnostic::new(
+                                Code::E0208,
+                                name.span,
+                                format!("stage `{}` is defined twice", name.name),
+                            )
+                            .with_label("defined again here")
+                            .with_secondary(first, "first defined here")
+                            .with_help("stages run in order and need distinct names"),
                         );
                     }
                 }
@@ -400,8 +510,12 @@ impl Resolver<'_> {
             }
             match &entry.kind {
                 EntryKind::Setting { value, .. } => self.expr(value),
-                EntryKind::Block { key, entries } => self.entries(entries, &format!("`{}` block", key.name)),
-                EntryKind::Stage { value, .. } => self.with_scope(STAGE_NAMES, |this| this.expr(value)),
+                EntryKind::Block { key, entries } => {
+                    self.entries(entries, &format!("`{}` block", key.name))
+                }
+                EntryKind::Stage { value, .. } => {
+                    self.with_scope(STAGE_NAMES, |this| this.expr(value))
+                }
                 EntryKind::Error => {}
             }
         }
@@ -409,9 +523,16 @@ impl Resolver<'_> {
 
     fn expr(&mut self, expr: &Expr) {
         match &expr.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::None | ExprKind::Error => {}
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::None
+            | ExprKind::Error => {}
             ExprKind::Name(name) => self.name_use(name),
-            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().for_each(|e| self.expr(e)),
+            ExprKind::List(items) | ExprKind::Tuple(items) => {
+                items.iter().for_each(|e| self.expr(e))
+            }
             ExprKind::Paren(inner) => self.expr(inner),
             ExprKind::Unary { operand, .. } => self.expr(operand),
             ExprKind::Binary { lhs, rhs, .. } => {
@@ -431,7 +552,11 @@ impl Resolver<'_> {
                 self.name_use(callee);
                 self.entries(entries, &format!("`{}` block", callee.name));
             }
-            ExprKind::If { condition, then_branch, else_branch } => {
+            ExprKind::If {
+                condition,
+                then_branch,
+                else_branch,
+            } => {
                 self.expr(condition);
                 self.expr(then_branch);
                 self.expr(else_branch);
@@ -449,7 +574,10 @@ impl Resolver<'_> {
                 for stmt in lets {
                     self.optional_type(stmt.ty.as_ref());
                     self.expr(&stmt.value);
-                    self.scopes.last_mut().expect("pushed").push(stmt.name.name.clone());
+                    self.scopes
+                        .last_mut()
+                        .expect("pushed")
+                        .push(stmt.name.name.clone());
                 }
                 self.expr(result);
                 self.scopes.pop();
@@ -457,12 +585,20 @@ impl Resolver<'_> {
             ExprKind::Chat(turns) => {
                 for turn in turns {
                     if !CHAT_ROLES.contains(&turn.role.name.as_str()) {
-                        let mut diagnostic = Diagnostic::new(Code::E0211, turn.role.span, format!("unknown chat role `{}`", turn.role.name))
-                            .with_label("not a role");
-                        diagnostic = match suggest::closest(&turn.role.name, CHAT_ROLES.iter().copied()) {
-                            Some(role) => diagnostic.with_help(format!("did you mean `{role}`?")).with_suggestion(turn.role.span, role),
-                            None => diagnostic.with_help("the roles are `system`, `user` and `assistant`"),
-                        };
+                        let mut diagnostic = Diagnostic::new(
+                            Code::E0211,
+                            turn.role.span,
+                            format!("unknown chat role `{}`", turn.role.name),
+                        )
+                        .with_label("not a role");
+                        diagnostic =
+                            match suggest::closest(&turn.role.name, CHAT_ROLES.iter().copied()) {
+                                Some(role) => diagnostic
+                                    .with_help(format!("did you mean `{role}`?"))
+                                    .with_suggestion(turn.role.span, role),
+                                None => diagnostic
+                                    .with_help("the roles are `system`, `user` and `assistant`"),
+                            };
                         self.diagnostics.push(diagnostic);
                     }
                     self.expr(&turn.content);
@@ -473,10 +609,14 @@ impl Resolver<'_> {
                 for part in parts {
                     if let Some(first) = seen.insert(&part.dataset.name, part.dataset.span) {
                         self.diagnostics.push(
-                            Diagnostic::new(Code::E0206, part.dataset.span, format!("`{}` is mixed in twice", part.dataset.name))
-                                .with_label("given again here")
-                                .with_secondary(first, "first given here")
-                                .with_help("give each dataset one weight"),
+                            Diagnostic::new(
+                                Code::E0206,
+                                part.dataset.span,
+                                format!("`{}` is mixed in twice", part.dataset.name),
+                            )
+                            .with_label("given again here")
+                            .with_secondary(first, "first given here")
+                            .with_help("give each dataset one weight"),
                         );
                     }
                     self.name_use(&part.dataset);
@@ -489,8 +629,13 @@ impl Resolver<'_> {
 
 fn collect_bindings<'p>(pattern: &'p Pattern, out: &mut Vec<&'p str>) {
     match &pattern.kind {
-        PatternKind::Constructor { bindings, .. } => out.extend(bindings.iter().map(|b| b.name.as_str())),
+        PatternKind::Constructor { bindings, .. } => {
+            out.extend(bindings.iter().map(|b| b.name.as_str()))
+        }
         PatternKind::Or(alternatives) => alternatives.iter().for_each(|p| collect_bindings(p, out)),
-        PatternKind::Wildcard | PatternKind::Case(_) | PatternKind::Literal(_) | PatternKind::Error => {}
+        PatternKind::Wildcard
+        | PatternKind::Case(_)
+        | PatternKind::Literal(_)
+        | PatternKind::Error => {}
     }
 }

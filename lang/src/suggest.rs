@@ -33,7 +33,11 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .filter(|candidate| *candidate != name)
         .filter_map(|candidate| {
-            let d = if candidate.to_lowercase() == lowered { 0 } else { distance_within(name, candidate, limit)? };
+            let d = if candidate.to_lowercase() == lowered {
+                0
+            } else {
+                distance_within(name, candidate, limit)?
+            };
             Some((d, candidate))
         })
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))

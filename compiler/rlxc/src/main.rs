@@ -9,7 +9,11 @@ use rlx_compiler::driver;
 use rlx_compiler::render::{self, MessageFormat};
 
 #[derive(Parser)]
-#[command(name = "rlxc", version, about = "Compiler for rlx, a typed recipe language for RL post-training")]
+#[command(
+    name = "rlxc",
+    version,
+    about = "Compiler for rlx, a typed recipe language for RL post-training"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,11 +59,19 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = error.print();
             // --help and --version are not errors.
-            return if error.use_stderr() { ExitCode::from(EXIT_USAGE_OR_IO) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_USAGE_OR_IO)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
-        Command::Check { files, message_format, color } => check(&files, message_format, color),
+        Command::Check {
+            files,
+            message_format,
+            color,
+        } => check(&files, message_format, color),
     }
 }
 
@@ -72,7 +84,9 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> ExitCode {
     let color = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
@@ -112,7 +126,11 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> ExitCode {
 }
 
 fn plural(count: usize, word: &str) -> String {
-    if count == 1 { format!("1 {word}") } else { format!("{count} {word}s") }
+    if count == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{count} {word}s")
+    }
 }
 
 fn summary(files: usize, errors: usize, warnings: usize) -> String {
@@ -121,6 +139,10 @@ fn summary(files: usize, errors: usize, warnings: usize) -> String {
         (0, 0) => format!("{checked}: no problems"),
         (0, w) => format!("{checked}: {}", plural(w, "warning")),
         (e, 0) => format!("{checked}: {}", plural(e, "error")),
-        (e, w) => format!("{checked}: {}, {}", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "{checked}: {}, {}",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }

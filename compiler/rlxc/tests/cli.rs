@@ -5,7 +5,11 @@ use std::process::Command;
 
 fn rlxc(args: &[&str]) -> (i32, String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let output = Command::new(env!("CARGO_BIN_EXE_rlxc")).args(args).current_dir(root).output().expect("rlxc runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_rlxc"))
+        .args(args)
+        .current_dir(root)
+        .output()
+        .expect("rlxc runs");
     (
         output.status.code().expect("exit code"),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -17,13 +21,25 @@ fn rlxc(args: &[&str]) -> (i32, String, String) {
 fn a_missing_file_is_an_io_error_with_exit_2() {
     let (code, _, stderr) = rlxc(&["check", "no/such/recipe.rlx"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("error: cannot read `no/such/recipe.rlx`: no such file"), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot read `no/such/recipe.rlx`: no such file"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn io_errors_win_over_recipe_errors_and_other_files_are_still_checked() {
-    let (code, stdout, stderr) = rlxc(&["check", "--message-format", "json", "tests/ui/syntax/let_missing_eq.rlx", "missing.rlx"]);
+    let (code, stdout, stderr) = rlxc(&[
+        "check",
+        "--message-format",
+        "json",
+        "tests/ui/syntax/let_missing_eq.rlx",
+        "missing.rlx",
+    ]);
     assert_eq!(code, 2);
     assert!(stdout.contains(r#""code":"E0110""#), "{stdout}");
     assert!(stderr.contains("missing.rlx"), "{stderr}");
@@ -33,7 +49,10 @@ fn io_errors_win_over_recipe_errors_and_other_files_are_still_checked() {
 fn usage_errors_exit_2() {
     assert_eq!(rlxc(&[]).0, 2);
     assert_eq!(rlxc(&["check"]).0, 2);
-    assert_eq!(rlxc(&["check", "--message-format", "xml", "examples/dapo.rlx"]).0, 2);
+    assert_eq!(
+        rlxc(&["check", "--message-format", "xml", "examples/dapo.rlx"]).0,
+        2
+    );
     assert_eq!(rlxc(&["frobnicate"]).0, 2);
     assert_eq!(rlxc(&["--help"]).0, 0);
     assert_eq!(rlxc(&["--version"]).0, 0);
@@ -41,14 +60,27 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn invalid_utf8_is_a_diagnostic_with_exit_1() {
-    let (code, stdout, _) = rlxc(&["check", "--message-format", "json", "tests/ui/lexer/invalid_utf8.rlx"]);
+    let (code, stdout, _) = rlxc(&[
+        "check",
+        "--message-format",
+        "json",
+        "tests/ui/lexer/invalid_utf8.rlx",
+    ]);
     assert_eq!(code, 1);
-    assert!(stdout.contains(r#""code":"E0100""#) && stdout.contains(r#""start":19"#), "{stdout}");
+    assert!(
+        stdout.contains(r#""code":"E0100""#) && stdout.contains(r#""start":19"#),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn json_lines_have_the_documented_fields() {
-    let (code, stdout, stderr) = rlxc(&["check", "--message-format", "json", "tests/ui/names/duplicate_stage.rlx"]);
+    let (code, stdout, stderr) = rlxc(&[
+        "check",
+        "--message-format",
+        "json",
+        "tests/ui/names/duplicate_stage.rlx",
+    ]);
     assert_eq!(code, 1);
     assert!(stderr.is_empty(), "json mode prints nothing else: {stderr}");
     let line = stdout.lines().next().expect("one diagnostic");
@@ -68,24 +100,96 @@ fn json_lines_have_the_documented_fields() {
 
 #[test]
 fn short_format_is_one_line_per_diagnostic() {
-    let (code, _, stderr) = rlxc(&["check", "--message-format", "short", "tests/ui/lexer/bad_escape.rlx"]);
+    let (code, _, stderr) = rlxc(&[
+        "check",
+        "--message-format",
+        "short",
+        "tests/ui/lexer/bad_escape.rlx",
+    ]);
     assert_eq!(code, 1);
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines[0], "tests/ui/lexer/bad_escape.rlx:1:15: error[E0103]: unknown escape `\\d`");
+    assert_eq!(
+        lines[0],
+        "tests/ui/lexer/bad_escape.rlx:1:15: error[E0103]: unknown escape `\\d`"
+    );
     assert_eq!(lines.len(), 2);
 }
 
 #[test]
 fn warnings_alone_exit_0() {
-    let (code, _, stderr) = rlxc(&["check", "--color", "never", "tests/ui/names/unused_import.rlx"]);
+    let (code, _, stderr) = rlxc(&[
+        "check",
+        "--color",
+        "never",
+        "tests/ui/names/unused_import.rlx",
+    ]);
     assert_eq!(code, 0);
-    assert!(stderr.contains("Warning") && stderr.contains("checked 1 file: 1 warning"), "{stderr}");
+    assert!(
+        stderr.contains("Warning") && stderr.contains("checked 1 file: 1 warning"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn colour_is_used_only_when_asked_or_on_a_terminal() {
     let (_, _, plain) = rlxc(&["check", "tests/ui/lexer/hex_number.rlx"]);
-    assert!(!plain.contains('\u{1b}'), "no escape codes when stderr is not a terminal");
-    let (_, _, coloured) = rlxc(&["check", "--color", "always", "tests/ui/lexer/hex_number.rlx"]);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "no escape codes when stderr is not a terminal"
+    );
+    let (_, _, coloured) = rlxc(&[
+        "check",
+        "--color",
+        "always",
+        "tests/ui/lexer/hex_number.rlx",
+    ]);
     assert!(coloured.contains('\u{1b}'));
+}
+
+/// The binary end to end on mutated examples: exit 0 or 1, never a panic. (The 10,000-case run is
+/// in rlx-compiler's tests/mutations.rs, in process; this checks the process boundary.)
+#[test]
+fn mutated_examples_exit_0_or_1() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let original = std::fs::read(root.join("examples/wethink/recipe.rlx")).expect("example");
+    let dir = std::env::temp_dir().join(format!("rlxc-mutants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut state: u64 = 42;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let mut paths = Vec::new();
+    for case in 0..100 {
+        let mut bytes = original.clone();
+        let at = next() % bytes.len();
+        match case % 3 {
+            0 => bytes[at] = next() as u8,
+            1 => {
+                bytes.drain(at..(at + next() % 20).min(bytes.len()));
+            }
+            _ => bytes.insert(at, b"{}()[]\"@\xff"[next() % 9]),
+        }
+        let path = dir.join(format!("m{case}.rlx"));
+        std::fs::write(&path, bytes).expect("write mutant");
+        paths.push(path);
+    }
+    for path in &paths {
+        let output = Command::new(env!("CARGO_BIN_EXE_rlxc"))
+            .arg("check")
+            .arg(path)
+            .output()
+            .expect("runs");
+        let code = output.status.code().expect("exit code");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            code == 0 || code == 1,
+            "{}: exit {code}\n{stderr}",
+            path.display()
+        );
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

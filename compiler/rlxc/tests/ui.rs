@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 fn rlx_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("readable directory").flatten() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("readable directory")
+            .flatten()
+        {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
@@ -41,14 +47,20 @@ fn rlxc(args: &[&str]) -> Run {
         .output()
         .expect("rlxc runs");
     Run {
-        code: output.status.code().expect("rlxc exits normally, not by a signal"),
+        code: output
+            .status
+            .code()
+            .expect("rlxc exits normally, not by a signal"),
         stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
         stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
     }
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(workspace_root()).expect("inside the workspace").to_string_lossy().replace('\\', "/")
+    path.strip_prefix(workspace_root())
+        .expect("inside the workspace")
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// Compares `actual` with the golden file, or writes it when blessing. Returns a problem, if any.
@@ -59,8 +71,14 @@ fn compare(golden: &Path, actual: &str, bless: bool) -> Option<String> {
     }
     match std::fs::read_to_string(golden) {
         Ok(expected) if expected == actual => None,
-        Ok(expected) => Some(format!("{}: output differs\n--- expected\n{expected}\n+++ actual\n{actual}", relative(golden))),
-        Err(_) => Some(format!("{}: missing (run with RLX_BLESS=1 to create it)\n{actual}", relative(golden))),
+        Ok(expected) => Some(format!(
+            "{}: output differs\n--- expected\n{expected}\n+++ actual\n{actual}",
+            relative(golden)
+        )),
+        Err(_) => Some(format!(
+            "{}: missing (run with RLX_BLESS=1 to create it)\n{actual}",
+            relative(golden)
+        )),
     }
 }
 
@@ -69,25 +87,49 @@ fn ui_diagnostics_match_their_golden_files() {
     let bless = std::env::var_os("RLX_BLESS").is_some();
     let root = workspace_root();
     let files = rlx_files(&root.join("tests/ui"));
-    assert!(files.len() >= 40, "expected at least 40 ui cases, found {}", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected at least 40 ui cases, found {}",
+        files.len()
+    );
     let mut problems = Vec::new();
     for file in &files {
         let name = relative(file);
         let human = rlxc(&["check", "--color", "never", &name]);
         let json = rlxc(&["check", "--message-format", "json", &name]);
-        assert_eq!(human.code, json.code, "{name}: exit code depends on the message format");
-        let has_error = json.stdout.lines().any(|line| line.contains(r#""severity":"error""#));
+        assert_eq!(
+            human.code, json.code,
+            "{name}: exit code depends on the message format"
+        );
+        let has_error = json
+            .stdout
+            .lines()
+            .any(|line| line.contains(r#""severity":"error""#));
         let expected_code = if has_error { 1 } else { 0 };
         if json.code != expected_code {
-            problems.push(format!("{name}: exit code {} but expected {expected_code}", json.code));
+            problems.push(format!(
+                "{name}: exit code {} but expected {expected_code}",
+                json.code
+            ));
         }
         if json.stdout.is_empty() {
-            problems.push(format!("{name}: a ui case must produce at least one diagnostic"));
+            problems.push(format!(
+                "{name}: a ui case must produce at least one diagnostic"
+            ));
         }
-        problems.extend(compare(&file.with_extension("stderr"), &human.stderr, bless));
+        problems.extend(compare(
+            &file.with_extension("stderr"),
+            &human.stderr,
+            bless,
+        ));
         problems.extend(compare(&file.with_extension("json"), &json.stdout, bless));
     }
-    assert!(problems.is_empty(), "{} ui problems:\n\n{}", problems.len(), problems.join("\n\n"));
+    assert!(
+        problems.is_empty(),
+        "{} ui problems:\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
 }
 
 #[test]
@@ -100,12 +142,19 @@ fn every_ui_golden_file_has_its_case() {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "stderr" || e == "json") && !path.with_extension("rlx").exists() {
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "stderr" || e == "json")
+                && !path.with_extension("rlx").exists()
+            {
                 orphans.push(relative(&path));
             }
         }
     }
-    assert!(orphans.is_empty(), "golden files without a .rlx case: {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "golden files without a .rlx case: {orphans:?}"
+    );
 }
 
 #[test]
@@ -116,10 +165,23 @@ fn every_example_checks_clean() {
     for example in &examples {
         let name = relative(example);
         let run = rlxc(&["check", "--message-format", "json", &name]);
-        assert_eq!(run.code, 0, "{name} should check clean:\n{}{}", run.stdout, run.stderr);
-        assert!(run.stdout.is_empty(), "{name} should have no diagnostics, not even warnings:\n{}", run.stdout);
+        assert_eq!(
+            run.code, 0,
+            "{name} should check clean:\n{}{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{name} should have no diagnostics, not even warnings:\n{}",
+            run.stdout
+        );
     }
     let all = rlxc(&["check", "examples"]);
     assert_eq!(all.code, 0, "{}", all.stderr);
-    assert!(all.stderr.contains(&format!("checked {} files: no problems", examples.len())), "{}", all.stderr);
+    assert!(
+        all.stderr
+            .contains(&format!("checked {} files: no problems", examples.len())),
+        "{}",
+        all.stderr
+    );
 }
