@@ -5,7 +5,7 @@ use chumsky::input::ValueInput;
 use chumsky::label::LabelError;
 use chumsky::pratt::{infix, left, postfix, prefix, right};
 use chumsky::prelude::*;
-use chumsky::recursive::Indirect;
+use chumsky::recursive::Direct;
 
 use crate::ast::*;
 use crate::lexer::Token;
@@ -41,7 +41,7 @@ impl<'t, 's: 't, I: TokenInput<'t, 's>, X> GrammarExtra<'t, 's, I> for X where
 {
 }
 
-type ExprRec<'t, I, E> = Recursive<Indirect<'t, 't, I, Expr, E>>;
+type ExprRec<'t, I, E> = Recursive<Direct<'t, 't, I, Expr, E>>;
 
 fn span_of(span: SimpleSpan) -> Span {
     Span::from(span)
@@ -502,13 +502,16 @@ fn expression<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>(
     .boxed()
 }
 
-/// The full expression parser and the one for `if`/`match` heads.
+/// The full expression parser and the one for `if`/`match` heads. Built with `recursive` only: its
+/// self-references are weak, where `Recursive::declare` pairs referring to each other would form an
+/// `Rc` cycle and leak the grammar on every parse.
 pub fn expressions<'t, 's: 't, I: TokenInput<'t, 's>, E: GrammarExtra<'t, 's, I>>()
 -> (ExprRec<'t, I, E>, ExprRec<'t, I, E>) {
-    let mut full: ExprRec<'t, I, E> = Recursive::declare();
-    let mut condition: ExprRec<'t, I, E> = Recursive::declare();
-    full.define(expression(full.clone(), condition.clone(), true));
-    condition.define(expression(full.clone(), condition.clone(), false));
+    let full = recursive(|full| {
+        let condition = recursive(|condition| expression(full.clone(), condition, false));
+        expression(full, condition, true)
+    });
+    let condition = recursive(|condition| expression(full.clone(), condition, false));
     (full, condition)
 }
 

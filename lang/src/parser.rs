@@ -58,7 +58,8 @@ pub fn parse(source: &str) -> Parsed {
     type TokenSlice<'t, 's> =
         chumsky::input::MappedInput<'t, Token<'s>, SimpleSpan, &'t [(Token<'s>, SimpleSpan)]>;
     let fast_parser = grammar::item::<TokenSlice<'_, '_>, extra::Err<EmptyErr>>();
-    let rich_parser = grammar::item::<TokenSlice<'_, '_>, extra::Err<ParseError<'_, '_>>>();
+    // Built only for a file with a broken item.
+    let mut rich_parser = None;
 
     let mut items = Vec::with_capacity(segments.len());
     let mut previous_end = 0;
@@ -72,6 +73,9 @@ pub fn parse(source: &str) -> Parsed {
         let mut errors = Vec::new();
         if !fast_errors.is_empty() {
             (output, errors) = rich_parser
+                .get_or_insert_with(
+                    grammar::item::<TokenSlice<'_, '_>, extra::Err<ParseError<'_, '_>>>,
+                )
                 .parse(slice.split_token_span(eoi))
                 .into_output_errors();
         }
