@@ -115,21 +115,7 @@ fn mutate(rng: &mut Rng, original: &[u8]) -> Vec<u8> {
 }
 
 fn examples() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut found = Vec::new();
-    let mut pending = vec![root];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("examples").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "rlx") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
+    rlx_compiler::driver::expand_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
 }
 
 /// Checks and renders `bytes`; returns the number of errors found, or what is wrong.

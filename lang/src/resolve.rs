@@ -102,7 +102,49 @@ fn path_text(path: &[String]) -> String {
     path.join("::")
 }
 
+/// Finds names given twice in one list (parameters, fields, settings...): the first stays, and each
+/// repeat gets a diagnostic pointing back at it.
+struct Repeats<'n> {
+    seen: HashMap<&'n str, Span>,
+    code: Code,
+    /// "field ", "parameter "...: what the name is, before it in the message.
+    noun: &'static str,
+    verb: &'static str,
+    /// Where, after the message (" in this `grpo` block").
+    context: String,
+}
+
+impl<'n> Repeats<'n> {
+    fn new(code: Code, noun: &'static str, verb: &'static str, context: impl Into<String>) -> Self {
+        Repeats {
+            seen: HashMap::new(),
+            code,
+            noun,
+            verb,
+            context: context.into(),
+        }
+    }
+
+    fn check(&mut self, name: &'n Ident) -> Option<Diagnostic> {
+        let first = *self.seen.entry(&name.name).or_insert(name.span);
+        (first != name.span).then(|| {
+            let (noun, verb) = (self.noun, self.verb);
+            Diagnostic::new(
+                self.code,
+                name.span,
+                format!("{noun}`{}` is {verb} twice{}", name.name, self.context),
+            )
+            .with_label(format!("{verb} again here"))
+            .with_secondary(first, format!("first {verb} here"))
+        })
+    }
+}
+
 impl Resolver<'_> {
+    fn report(&mut self, diagnostic: Option<Diagnostic>) {
+        self.diagnostics.extend(diagnostic);
+    }
+
     fn define(&mut self, name: &Ident, what: &str) {
         if let Some(first) = self.globals.get(&name.name) {
             self.diagnostics.push(
@@ -270,19 +312,9 @@ impl Resolver<'_> {
     fn dataset(&mut self, d: &DatasetDecl) {
         self.expr(&d.source);
         if let Some(fields) = &d.schema {
-            let mut seen: HashMap<&str, Span> = HashMap::new();
+            let mut repeats = Repeats::new(Code::E0205, "field ", "declared", "");
             for field in fields {
-                if let Some(first) = seen.insert(&field.name.name, field.name.span) {
-                    self.diagnostics.push(
-                        Diagnostic::new(
-                            Code::E0205,
-                            field.name.span,
-                            format!("field `{}` is declared twice", field.name.name),
-                        )
-                        .with_label("declared again here")
-                        .with_secondary(first, "first declared here"),
-                    );
-                }
+                self.report(repeats.check(&field.name));
                 self.ty(&field.ty);
                 for attribute in &field.attributes {
                     self.args(&attribute.args);
@@ -300,19 +332,9 @@ impl Resolver<'_> {
     }
 
     fn params(&mut self, params: &[Param]) {
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut repeats = Repeats::new(Code::E0204, "parameter ", "declared", "");
         for param in params {
-            if let Some(first) = seen.insert(&param.name.name, param.name.span) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::E0204,
-                        param.name.span,
-                        format!("parameter `{}` is declared twice", param.name.name),
-                    )
-                    .with_label("declared again here")
-                    .with_secondary(first, "first declared here"),
-                );
-            }
+            self.report(repeats.check(&param.name));
             self.optional_type(param.ty.as_ref());
             if let Some(default) = &param.default {
                 self.expr(default);
@@ -371,19 +393,9 @@ impl Resolver<'_> {
                 }
             }
             TypeKind::Enum(cases) => {
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut repeats = Repeats::new(Code::E0207, "enum case ", "listed", "");
                 for case in cases {
-                    if let Some(first) = seen.insert(&case.name, case.span) {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::E0207,
-                                case.span,
-                                format!("enum case `{}` is listed twice", case.name),
-                            )
-                            .with_label("listed again here")
-                            .with_secondary(first, "first listed here"),
-                        );
-                    }
+                    self.report(repeats.check(case));
                 }
             }
             TypeKind::Tuple(items) => items.iter().for_each(|t| self.ty(t)),
@@ -454,60 +466,29 @@ impl Resolver<'_> {
     }
 
     fn args(&mut self, args: &[Arg]) {
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut repeats = Repeats::new(Code::E0206, "argument ", "given", "");
         for arg in args {
-            if let Some(name) = &arg.name
-                && let Some(first) = seen.insert(&name.name, name.span)
-            {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::E0206,
-                        name.span,
-                        format!("argument `{}` is given twice", name.name),
-                    )
-                    .with_label("given again here")
-                    .with_secondary(first, "first given here"),
-                );
+            if let Some(name) = &arg.name {
+                self.report(repeats.check(name));
             }
             self.expr(&arg.value);
         }
     }
 
     fn entries(&mut self, entries: &[Entry], block: &str) {
-        let mut keys: HashMap<&str, Span> = HashMap::new();
-        let mut stages: HashMap<&str, Span> = HashMap::new();
+        let mut keys = Repeats::new(Code::E0206, "", "set", format!(" in this {block}"));
+        let mut stages = Repeats::new(Code::E0208, "stage ", "defined", "");
         for entry in entries {
-            match &entry.kind {
+            let repeat = match &entry.kind {
                 EntryKind::Setting { key, .. } | EntryKind::Block { key, .. } => {
-                    if let Some(first) = keys.insert(&key.name, key.span) {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::E0206,
-                                key.span,
-                                format!("`{}` is set twice in this {block}", key.name),
-                            )
-                            .with_label("set again here")
-                            .with_secondary(first, "first set here")
-                            .with_help("remove one of them"),
-                        );
-                    }
+                    keys.check(key).map(|d| d.with_help("remove one of them"))
                 }
-                EntryKind::Stage { name, .. } => {
-                    if let Some(first) = stages.insert(&name.name, name.span) {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::E0208,
-                                name.span,
-                                format!("stage `{}` is defined twice", name.name),
-                            )
-                            .with_label("defined again here")
-                            .with_secondary(first, "first defined here")
-                            .with_help("stages run in order and need distinct names"),
-                        );
-                    }
-                }
-                EntryKind::Error => {}
-            }
+                EntryKind::Stage { name, .. } => stages
+                    .check(name)
+                    .map(|d| d.with_help("stages run in order and need distinct names")),
+                EntryKind::Error => None,
+            };
+            self.report(repeat);
             match &entry.kind {
                 EntryKind::Setting { value, .. } => self.expr(value),
                 EntryKind::Block { key, entries } => {
@@ -605,20 +586,10 @@ impl Resolver<'_> {
                 }
             }
             ExprKind::Mix(parts) => {
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut repeats = Repeats::new(Code::E0206, "", "mixed in", "");
                 for part in parts {
-                    if let Some(first) = seen.insert(&part.dataset.name, part.dataset.span) {
-                        self.diagnostics.push(
-                            Diagnostic::new(
-                                Code::E0206,
-                                part.dataset.span,
-                                format!("`{}` is mixed in twice", part.dataset.name),
-                            )
-                            .with_label("given again here")
-                            .with_secondary(first, "first given here")
-                            .with_help("give each dataset one weight"),
-                        );
-                    }
+                    let repeat = repeats.check(&part.dataset);
+                    self.report(repeat.map(|d| d.with_help("give each dataset one weight")));
                     self.name_use(&part.dataset);
                     self.expr(&part.weight);
                 }

@@ -14,23 +14,7 @@ fn workspace_root() -> PathBuf {
 }
 
 fn rlx_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .expect("readable directory")
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "rlx") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
+    rlx_compiler::driver::expand_path(dir)
 }
 
 struct Run {
