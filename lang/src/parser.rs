@@ -126,10 +126,14 @@ fn check_use(item: &Item) -> Option<Diagnostic> {
     )
 }
 
+/// The doc comments between byte offsets `after` and `before`. Comments are sorted by position, so
+/// the search starts at the first that could match.
 fn doc_lines(comments: &[Comment], after: usize, before: usize) -> Vec<String> {
-    comments
+    let first = comments.partition_point(|c| c.span.start < after);
+    comments[first..]
         .iter()
-        .filter(|c| c.doc && c.span.start >= after && c.span.end <= before)
+        .take_while(|c| c.span.end <= before)
+        .filter(|c| c.doc)
         .map(|c| {
             let text = c.text.trim_start_matches("///");
             text.strip_prefix(' ')
