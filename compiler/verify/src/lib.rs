@@ -1,9 +1,17 @@
 //! Native verifiers behind the standard library's `extern` declarations (`std::verify`,
-//! `std::extract`). Pure functions over text; every one is linear or bounded in its input, so a
-//! reward never needs a timeout.
+//! `std::extract`, `std::format`, `std::length`). Pure functions over text and numbers; every one is
+//! linear or bounded in its input, so a reward never needs a timeout.
 
 pub mod extract;
+pub mod geometry;
+pub mod length;
 pub mod math;
+pub mod similarity;
+pub mod text;
 
 pub use extract::{answer_line, answer_tag, boxed, final_answer, last_number, tag};
+pub use geometry::{box_union_iou, iou, l1_distance, point_in_box};
+pub use length::{cosine_length, overlong_penalty};
 pub use math::math_equiv;
+pub use similarity::{anls, bleu4, ngram_repetition, rouge_l};
+pub use text::{choice_equiv, exact_match, relaxed_match, tag_count, tags_in_order, think_answer};

@@ -401,6 +401,8 @@ enum Node {
     Binary(char, Box<Node>, Box<Node>),
     Function(&'static str, Box<Node>),
     Factorial(Box<Node>),
+    /// `50%`: as in Math-Verify, equal both to 50 and to 0.5.
+    Percent(Box<Node>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -600,7 +602,7 @@ impl Parser {
             if self.eat(&Tok::Op('!')) {
                 node = Node::Factorial(Box::new(node));
             } else if self.eat(&Tok::Op('%')) {
-                // A percentage is its number: "50%" and "50" are the same answer (as in Math-Verify).
+                node = Node::Percent(Box::new(node));
             } else {
                 break;
             }
@@ -697,10 +699,18 @@ impl Parser {
     }
 }
 
-fn evaluate(node: &Node, variables: &dyn Fn(char) -> f64) -> f64 {
+/// How a percentage counts when evaluating: as its number (`1.0`) or as a fraction (`0.01`).
+struct Scope<'v> {
+    variables: &'v dyn Fn(char) -> f64,
+    percent: f64,
+}
+
+fn evaluate(node: &Node, scope: &Scope) -> f64 {
+    let variables = scope;
     match node {
+        Node::Percent(inner) => evaluate(inner, scope) * scope.percent,
         Node::Number(n) => *n,
-        Node::Variable(c) => variables(*c),
+        Node::Variable(c) => (scope.variables)(*c),
         Node::Infinity => f64::INFINITY,
         Node::Negate(inner) => -evaluate(inner, variables),
         Node::Binary(op, a, b) => {
@@ -760,8 +770,33 @@ fn close(x: f64, y: f64) -> bool {
     (x - y).abs() <= TOLERANCE * x.abs().max(y.abs()).max(1.0)
 }
 
-/// Equal as numbers, or, with variables, equal at three sample points.
+fn has_percent(node: &Node) -> bool {
+    match node {
+        Node::Percent(_) => true,
+        Node::Negate(inner) | Node::Function(_, inner) | Node::Factorial(inner) => {
+            has_percent(inner)
+        }
+        Node::Binary(_, a, b) => has_percent(a) || has_percent(b),
+        _ => false,
+    }
+}
+
+/// Equal as numbers (a percentage either as its number or as a fraction), or, with variables, equal
+/// at three sample points (one with negative values, so that `\sqrt{x^2}` is not `x`).
 fn nodes_equal(a: &Node, b: &Node) -> bool {
+    let mut scales = vec![(1.0, 1.0)];
+    if has_percent(a) {
+        scales.push((0.01, 1.0));
+    }
+    if has_percent(b) {
+        scales.push((1.0, 0.01));
+    }
+    scales
+        .into_iter()
+        .any(|(scale_a, scale_b)| equal_at_samples(a, b, scale_a, scale_b))
+}
+
+fn equal_at_samples(a: &Node, b: &Node, scale_a: f64, scale_b: f64) -> bool {
     let mut vars = Vec::new();
     variables_of(a, &mut vars);
     let mut b_vars = Vec::new();
@@ -774,8 +809,8 @@ fn nodes_equal(a: &Node, b: &Node) -> bool {
     }
     const SAMPLES: [[f64; 3]; 3] = [
         [0.7312, 1.4173, 2.2391],
-        [1.3183, 0.5791, 1.6127],
-        [2.0718, 1.1467, 0.8839],
+        [-1.3183, -0.5791, 1.6127],
+        [2.0718, -1.1467, 0.8839],
     ];
     let mut compared = 0;
     for sample in SAMPLES {
@@ -784,7 +819,20 @@ fn nodes_equal(a: &Node, b: &Node) -> bool {
                 .position(|v| *v == c)
                 .map_or(f64::NAN, |i| sample[i % 3] + (i / 3) as f64 * 0.37)
         };
-        let (x, y) = (evaluate(a, &value), evaluate(b, &value));
+        let x = evaluate(
+            a,
+            &Scope {
+                variables: &value,
+                percent: scale_a,
+            },
+        );
+        let y = evaluate(
+            b,
+            &Scope {
+                variables: &value,
+                percent: scale_b,
+            },
+        );
         if x.is_nan() && y.is_nan() {
             continue;
         }

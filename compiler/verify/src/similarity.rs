@@ -1,0 +1,165 @@
+//! Text similarity: ANLS, ROUGE-L, BLEU-4, n-gram repetition. The quadratic ones (edit distance,
+//! longest common subsequence) look at bounded prefixes, so their cost is bounded.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::text::normalize;
+
+/// Characters (ANLS) or words (ROUGE-L) beyond these are not compared.
+const MAX_CHARS: usize = 2_000;
+const MAX_WORDS: usize = 2_000;
+
+fn levenshtein(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(ca != cb))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Average normalised Levenshtein similarity (DocVQA): 1 − distance / longer length, set to 0 below
+/// the usual 0.5 threshold.
+pub fn anls(answer: &str, reference: &str) -> f64 {
+    let a: Vec<char> = normalize(answer).chars().take(MAX_CHARS).collect();
+    let b: Vec<char> = normalize(reference).chars().take(MAX_CHARS).collect();
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    let similarity = 1.0 - levenshtein(&a, &b) as f64 / longest as f64;
+    if similarity < 0.5 { 0.0 } else { similarity }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn lcs(a: &[String], b: &[String]) -> usize {
+    let mut previous = vec![0usize; b.len() + 1];
+    let mut current = vec![0usize; b.len() + 1];
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
+            current[j + 1] = if x == y {
+                previous[j] + 1
+            } else {
+                previous[j + 1].max(current[j])
+            };
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// ROUGE-L F-measure over words.
+pub fn rouge_l(answer: &str, reference: &str) -> f64 {
+    let a: Vec<String> = words(answer).into_iter().take(MAX_WORDS).collect();
+    let b: Vec<String> = words(reference).into_iter().take(MAX_WORDS).collect();
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = lcs(&a, &b) as f64;
+    if common == 0.0 {
+        return 0.0;
+    }
+    let (precision, recall) = (common / a.len() as f64, common / b.len() as f64);
+    2.0 * precision * recall / (precision + recall)
+}
+
+fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
+    let mut counts = HashMap::new();
+    for gram in tokens.windows(n) {
+        *counts.entry(gram).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// BLEU-4 of one answer against one reference, with add-one smoothing of the 2- to 4-gram
+/// precisions (Lin and Och's smoothing 1) and the brevity penalty.
+pub fn bleu4(answer: &str, reference: &str) -> f64 {
+    let a = words(answer);
+    let b = words(reference);
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let mut log_sum = 0.0;
+    for n in 1..=4 {
+        let candidate = ngram_counts(&a, n);
+        let reference_counts = ngram_counts(&b, n);
+        let total: usize = candidate.values().sum();
+        let matched: usize = candidate
+            .iter()
+            .map(|(g, c)| (*c).min(*reference_counts.get(g).unwrap_or(&0)))
+            .sum();
+        let precision = if n == 1 {
+            if matched == 0 {
+                return 0.0;
+            }
+            matched as f64 / total as f64
+        } else {
+            (matched as f64 + 1.0) / (total as f64 + 1.0)
+        };
+        log_sum += precision.ln() / 4.0;
+    }
+    let brevity = if a.len() >= b.len() {
+        1.0
+    } else {
+        (1.0 - b.len() as f64 / a.len() as f64).exp()
+    };
+    brevity * log_sum.exp()
+}
+
+/// The fraction of word `n`-grams that repeat an earlier one (0 for no repetition).
+pub fn ngram_repetition(text: &str, n: usize) -> f64 {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    if n == 0 || tokens.len() < n {
+        return 0.0;
+    }
+    let mut seen = HashSet::new();
+    let grams = tokens.windows(n);
+    let total = grams.len();
+    let repeated = tokens.windows(n).filter(|g| !seen.insert(*g)).count();
+    repeated as f64 / total as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarities() {
+        assert_eq!(anls("Paris", "paris"), 1.0);
+        assert!((anls("Pariss", "Paris") - (1.0 - 1.0 / 6.0)).abs() < 1e-12);
+        assert_eq!(anls("London", "Paris"), 0.0);
+        assert!(
+            (rouge_l("the cat sat on the mat", "the cat is on the mat") - 5.0 / 6.0).abs() < 1e-12
+        );
+        assert_eq!(rouge_l("", "x"), 0.0);
+        assert!((bleu4("the cat sat on the mat", "the cat sat on the mat") - 1.0).abs() < 1e-12);
+        assert!(bleu4("a cat", "the cat sat on the mat") < 0.2);
+        assert_eq!(ngram_repetition("a b c d", 2), 0.0);
+        assert!((ngram_repetition("a b a b a b", 2) - 3.0 / 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn long_inputs_are_bounded() {
+        let start = std::time::Instant::now();
+        let long = "word ".repeat(200_000);
+        anls(&long, &long);
+        rouge_l(&long, &long);
+        ngram_repetition(&long, 20);
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+    }
+}

@@ -1,0 +1,186 @@
+//! Text matches, choice letters and format checks.
+
+/// Exactly the same text.
+pub fn exact_match(answer: &str, reference: &str) -> bool {
+    answer == reference
+}
+
+/// Lower-cased, inner whitespace collapsed, outer whitespace and trailing punctuation removed.
+pub fn normalize(text: &str) -> String {
+    let lowered: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    lowered
+        .trim_end_matches(['.', '!', '?', ',', ';', ':', '。'])
+        .trim()
+        .to_string()
+}
+
+/// The same text after trimming, case folding, collapsing spaces and dropping final punctuation.
+pub fn relaxed_match(answer: &str, reference: &str) -> bool {
+    normalize(answer) == normalize(reference)
+}
+
+/// The option letter a text names: `B`, `(B)`, `B.`, `B)`, `B:`, `[B]`, `option B`, `answer is B`.
+pub fn choice_letter(text: &str) -> Option<char> {
+    let trimmed = text.trim();
+    let is_letter = |c: char| c.is_ascii_uppercase();
+    // The whole text is a marked letter.
+    let core = trimmed
+        .trim_matches(|c: char| "()[]{}*$ ".contains(c))
+        .trim_end_matches(['.', ':', ')']);
+    let mut chars = core.chars();
+    if let (Some(c), None) = (chars.next(), chars.next())
+        && is_letter(c.to_ascii_uppercase())
+        && (c.is_ascii_uppercase() || trimmed.len() <= 3)
+    {
+        return Some(c.to_ascii_uppercase());
+    }
+    // "B. 42", "(B) 42": a letter at the start followed by a delimiter.
+    let bytes = trimmed.as_bytes();
+    let start = usize::from(bytes.first() == Some(&b'('));
+    if let Some(&c) = bytes.get(start)
+        && is_letter(c as char)
+        && bytes.get(start + 1).is_some_and(|d| b".):".contains(d))
+    {
+        return Some(c as char);
+    }
+    // "the answer is B", "option C".
+    let lower = trimmed.to_ascii_lowercase();
+    for marker in ["answer is", "option", "choice", "answer:"] {
+        if let Some(at) = lower.rfind(marker) {
+            let rest = trimmed[at + marker.len()..]
+                .trim_start()
+                .trim_start_matches(['(', '[', '*']);
+            if let Some(c) = rest.chars().next()
+                && is_letter(c.to_ascii_uppercase())
+                && rest[c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|n| !n.is_ascii_alphanumeric())
+            {
+                return Some(c.to_ascii_uppercase());
+            }
+        }
+    }
+    None
+}
+
+/// The text of an option written `B. text` or `(B) text`.
+fn option_text(reference: &str) -> Option<&str> {
+    let trimmed = reference.trim();
+    let rest = trimmed.strip_prefix('(').unwrap_or(trimmed);
+    let mut chars = rest.char_indices();
+    let (_, letter) = chars.next()?;
+    let (at, delimiter) = chars.next()?;
+    (letter.is_ascii_uppercase() && ".):".contains(delimiter))
+        .then(|| rest[at + 1..].trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The same choice: the letters agree, or the answer is the text of the reference's option.
+pub fn choice_equiv(answer: &str, reference: &str) -> bool {
+    let expected = choice_letter(reference);
+    if let (Some(given), Some(expected)) = (choice_letter(answer), expected) {
+        return given == expected;
+    }
+    match option_text(reference) {
+        Some(text) => relaxed_match(answer, text),
+        None => false,
+    }
+}
+
+/// `<think>...</think>` then `<answer>...</answer>`, each exactly once, nothing else around them but
+/// whitespace (EasyR1's r1v format: a full match of `<think>.*?</think>\s*<answer>.*?</answer>`).
+pub fn think_answer(text: &str) -> bool {
+    let text = text.trim();
+    if tag_count(text, "think") != 1 || tag_count(text, "answer") != 1 {
+        return false;
+    }
+    let Some(after_think) = text
+        .strip_prefix("<think>")
+        .and_then(|r| r.split_once("</think>"))
+        .map(|(_, r)| r)
+    else {
+        return false;
+    };
+    after_think
+        .trim_start()
+        .strip_prefix("<answer>")
+        .is_some_and(|r| r.ends_with("</answer>") && r.matches("</answer>").count() == 1)
+}
+
+/// How many times `<name>` opens in the text.
+pub fn tag_count(text: &str, name: &str) -> usize {
+    text.matches(&format!("<{name}>")).count()
+}
+
+/// Each tag opens and closes exactly once, and the tags come in this order.
+pub fn tags_in_order(text: &str, tags: &[&str]) -> bool {
+    let mut position = 0;
+    for tag in tags {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        if text.matches(&open).count() != 1 || text.matches(&close).count() != 1 {
+            return false;
+        }
+        match (text.find(&open), text.find(&close)) {
+            (Some(o), Some(c)) if o >= position && c > o => position = c + close.len(),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices() {
+        for (answer, reference) in [
+            ("B", "B"),
+            ("(B)", "B"),
+            ("b.", "(B)"),
+            ("The answer is C.", "C"),
+            ("option D", "D. 12"),
+            ("12", "D. 12"),
+        ] {
+            assert!(choice_equiv(answer, reference), "{answer} ~ {reference}");
+        }
+        for (answer, reference) in [
+            ("A", "B"),
+            ("The answer is A", "B"),
+            ("13", "D. 12"),
+            ("Because", "B"),
+        ] {
+            assert!(!choice_equiv(answer, reference), "{answer} !~ {reference}");
+        }
+    }
+
+    #[test]
+    fn text_matches() {
+        assert!(relaxed_match("  Paris. ", "paris"));
+        assert!(!exact_match("Paris", "paris"));
+    }
+
+    #[test]
+    fn formats() {
+        assert!(think_answer("<think>a</think>\n<answer>b</answer>"));
+        assert!(!think_answer("<think>a</think><answer>b</answer> extra"));
+        assert!(!think_answer(
+            "<think>a</think><think>b</think><answer>c</answer>"
+        ));
+        assert!(!think_answer("<answer>b</answer>"));
+        assert!(tags_in_order(
+            "<observe>o</observe><think>t</think><answer>a</answer>",
+            &["observe", "think", "answer"]
+        ));
+        assert!(!tags_in_order(
+            "<think>t</think><observe>o</observe><answer>a</answer>",
+            &["observe", "think", "answer"]
+        ));
+        assert_eq!(tag_count("<a><a>", "a"), 2);
+    }
+}
