@@ -4,10 +4,14 @@
 /// The content of the last `\boxed{...}` or `\fbox{...}`, nested braces included; also `\boxed 5`.
 /// An unclosed last box yields nothing.
 pub fn boxed(text: &str) -> Option<&str> {
-    let start = ["\\boxed", "\\fbox"]
-        .iter()
-        .filter_map(|command| text.rfind(command).map(|at| at + command.len()))
-        .max()?;
+    // One backward pass over the backslashes finds the last box command.
+    let start = memchr::memrchr_iter(b'\\', text.as_bytes()).find_map(|at| {
+        let rest = &text[at..];
+        ["\\boxed", "\\fbox"]
+            .iter()
+            .find(|command| rest.starts_with(**command))
+            .map(|command| at + command.len())
+    })?;
     let rest = &text[start..];
     let trimmed = rest.trim_start();
     if let Some(inside) = trimmed.strip_prefix('{') {
@@ -49,8 +53,8 @@ fn matching_brace(inside: &str) -> Option<usize> {
 pub fn tag<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
-    let end = text.rfind(&close)?;
-    let start = text[..end].rfind(&open)? + open.len();
+    let end = memchr::memmem::rfind(text.as_bytes(), close.as_bytes())?;
+    let start = memchr::memmem::rfind(&text.as_bytes()[..end], open.as_bytes())? + open.len();
     Some(text[start..end].trim())
 }
 

@@ -128,21 +128,51 @@ pub fn clean(input: &str) -> String {
         }
     }
     s = unwrap_text_commands(&s);
-    // Removals first: `\left` must go before `\le...` could be read into it.
-    for removed in REMOVED {
-        if s.contains(removed) {
-            s = s.replace(removed, "");
-        }
-    }
-    for (from, to) in REPLACED {
-        if s.contains(from) {
-            s = s.replace(from, to);
-        }
-    }
+    let s = rewrite_presentation(&s);
     let s = s.trim().trim_end_matches(['.', '。']).trim();
     let s = strip_units(s);
     let s = remove_thousands_separators(&s);
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Removes and replaces the commands of `REMOVED` and `REPLACED` in one pass: at each character
+/// that can start one, the longest entry that matches is applied. A command spelled with letters
+/// matches only whole (`\cdot` is not the start of `\cdots`).
+fn rewrite_presentation(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(['\\', '~', '$', '^', '°', '−']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let whole = |pattern: &str| {
+            tail.starts_with(pattern)
+                && !(pattern.ends_with(|c: char| c.is_ascii_alphabetic())
+                    && tail[pattern.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        };
+        let removal = REMOVED
+            .iter()
+            .filter(|p| whole(p))
+            .map(|p| (p.len(), ""))
+            .max_by_key(|m| m.0);
+        let replacement = REPLACED
+            .iter()
+            .filter(|(p, _)| whole(p))
+            .map(|(p, to)| (p.len(), *to))
+            .max_by_key(|m| m.0);
+        match removal.into_iter().chain(replacement).max_by_key(|m| m.0) {
+            Some((length, to)) => {
+                out.push_str(to);
+                rest = &tail[length..];
+            }
+            None => {
+                let first = tail.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&tail[..first]);
+                rest = &tail[first..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `\text{x}`, `\textbf{x}`, `\mathrm{x}`, `\mathbf{x}`, `\operatorname{x}` → `x`.

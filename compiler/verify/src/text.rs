@@ -94,22 +94,30 @@ pub fn choice_equiv(answer: &str, reference: &str) -> bool {
 
 /// `<think>...</think>` then `<answer>...</answer>`, each exactly once, nothing else around them but
 /// whitespace (EasyR1's r1v format: a full match of `<think>.*?</think>\s*<answer>.*?</answer>`).
+/// One pass over the `<` of the text.
 pub fn think_answer(text: &str) -> bool {
-    let text = text.trim();
-    if tag_count(text, "think") != 1 || tag_count(text, "answer") != 1 {
+    const TAGS: [&str; 4] = ["<think>", "</think>", "<answer>", "</answer>"];
+    let mut positions = [usize::MAX; 4];
+    for at in memchr::memchr_iter(b'<', text.as_bytes()) {
+        let rest = &text[at..];
+        if let Some(index) = TAGS.iter().position(|tag| rest.starts_with(tag)) {
+            if positions[index] != usize::MAX {
+                return false;
+            }
+            positions[index] = at;
+        }
+    }
+    let [think, think_end, answer, answer_end] = positions;
+    if positions.contains(&usize::MAX) {
         return false;
     }
-    let Some(after_think) = text
-        .strip_prefix("<think>")
-        .and_then(|r| r.split_once("</think>"))
-        .map(|(_, r)| r)
-    else {
-        return false;
-    };
-    after_think
-        .trim_start()
-        .strip_prefix("<answer>")
-        .is_some_and(|r| r.ends_with("</answer>") && r.matches("</answer>").count() == 1)
+    let between = &text[think_end + TAGS[1].len()..answer];
+    think_end > think
+        && answer > think_end
+        && answer_end > answer
+        && text[..think].trim().is_empty()
+        && between.trim().is_empty()
+        && text[answer_end + TAGS[3].len()..].trim().is_empty()
 }
 
 /// How many times `<name>` opens in the text.
