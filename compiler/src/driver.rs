@@ -115,8 +115,22 @@ fn load_local_modules(
     local
 }
 
-/// Parses and resolves `file`, whose own `use`d modules are looked up relative to `dir`.
-pub fn check_source(file: &SourceFile, dir: &Path) -> Vec<Diagnostic> {
+/// What `check` looks at besides the recipe itself.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Open the datasets' files and check their rows against the schemas (`--no-data` turns it off).
+    pub data: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { data: true }
+    }
+}
+
+/// Parses and resolves `file`, and checks its data contracts; `use`d modules and data files are
+/// looked up relative to `dir`.
+pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec<Diagnostic> {
     let parsed = rlx_lang::parse(&file.text);
     let env = RecipeEnv {
         stdlib: StdLib::get(),
@@ -130,12 +144,15 @@ pub fn check_source(file: &SourceFile, dir: &Path) -> Vec<Diagnostic> {
             .into_iter()
             .filter(|d| !(syntax_errors && d.code == Code::W0201)),
     );
+    if options.data {
+        diagnostics.extend(crate::data::check_datasets(&parsed.module, dir));
+    }
     rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
     diagnostics
 }
 
 /// Checks one file: read, parse, resolve.
-pub fn check_file(path: &Path) -> Result<FileReport, LoadError> {
+pub fn check_file(path: &Path, options: CheckOptions) -> Result<FileReport, LoadError> {
     let bytes = std::fs::read(path).map_err(|error| LoadError {
         path: path.to_path_buf(),
         message: io_message(&error),
@@ -144,11 +161,12 @@ pub fn check_file(path: &Path) -> Result<FileReport, LoadError> {
         path.display().to_string(),
         bytes,
         path.parent().unwrap_or(Path::new(".")),
+        options,
     ))
 }
 
 /// Checks the bytes of a file shown as `name`, whose `use`d modules live in `dir`.
-pub fn check_bytes(name: String, bytes: Vec<u8>, dir: &Path) -> FileReport {
+pub fn check_bytes(name: String, bytes: Vec<u8>, dir: &Path, options: CheckOptions) -> FileReport {
     let (file, utf8_error) = source_from_bytes(name, bytes);
     if let Some(diagnostic) = utf8_error {
         return FileReport {
@@ -156,7 +174,7 @@ pub fn check_bytes(name: String, bytes: Vec<u8>, dir: &Path) -> FileReport {
             diagnostics: vec![diagnostic],
         };
     }
-    let diagnostics = check_source(&file, dir);
+    let diagnostics = check_source(&file, dir, options);
     FileReport { file, diagnostics }
 }
 

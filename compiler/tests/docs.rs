@@ -53,7 +53,11 @@ fn the_readme_recipe_checks_clean() {
     assert!(!blocks.is_empty(), "the README shows a recipe");
     for (line, text) in blocks {
         let file = rlx_compiler::source::SourceFile::new("README.md", text.clone());
-        let diagnostics = rlx_compiler::driver::check_source(&file, &root);
+        let diagnostics = rlx_compiler::driver::check_source(
+            &file,
+            &root,
+            rlx_compiler::driver::CheckOptions { data: false },
+        );
         assert!(
             diagnostics.is_empty(),
             "README.md recipe at line {line}: {diagnostics:#?}"

@@ -121,7 +121,12 @@ fn examples() -> Vec<PathBuf> {
 /// Checks and renders `bytes`; returns the number of errors found, or what is wrong.
 fn check_and_render(bytes: &[u8], dir: &Path) -> Result<usize, String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let report: FileReport = check_bytes("mutant.rlx".to_string(), bytes.to_vec(), dir);
+        let report: FileReport = check_bytes(
+            "mutant.rlx".to_string(),
+            bytes.to_vec(),
+            dir,
+            Default::default(),
+        );
         for diagnostic in &report.diagnostics {
             render::human(&report.file, diagnostic, false);
             render::json(&report.file, diagnostic);

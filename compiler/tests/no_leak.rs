@@ -31,7 +31,12 @@ fn checking_frees_what_it_allocates() {
     let broken =
         std::fs::read(root.join("tests/ui/syntax/several_broken_items.rlx")).expect("ui case");
     let check = |bytes: &[u8]| {
-        let report = rlx_compiler::driver::check_bytes("x.rlx".into(), bytes.to_vec(), &root);
+        let report = rlx_compiler::driver::check_bytes(
+            "x.rlx".into(),
+            bytes.to_vec(),
+            &root,
+            Default::default(),
+        );
         drop(report);
     };
     // The first check builds the standard library, which lives for the whole process.

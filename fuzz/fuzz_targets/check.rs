@@ -10,7 +10,7 @@ use rlx_compiler::driver::check_bytes;
 use rlx_compiler::render;
 
 fuzz_target!(|data: &[u8]| {
-    let report = check_bytes("fuzz.rlx".to_string(), data.to_vec(), Path::new("."));
+    let report = check_bytes("fuzz.rlx".to_string(), data.to_vec(), Path::new("."), Default::default());
     for diagnostic in &report.diagnostics {
         let span = diagnostic.primary.span;
         assert!(span.start <= span.end && span.end <= data.len(), "span {span:?} outside {} bytes", data.len());

@@ -58,8 +58,26 @@ pub enum Code {
     E0210,
     /// A chat entry whose role is not `system`, `user` or `assistant`.
     E0211,
+    /// A data file that cannot be opened or read.
+    E0401,
+    /// A row that is not a JSON object (or a file that is not JSON).
+    E0402,
+    /// A row without a field the schema requires.
+    E0403,
+    /// A `null` in a field that is not optional.
+    E0404,
+    /// A value of the wrong type for its field.
+    E0405,
+    /// An image path that does not exist.
+    E0406,
+    /// A value that is not one of its enum's cases.
+    E0407,
     /// An imported name that is never used.
     W0201,
+    /// A field in the data that the schema does not declare.
+    W0401,
+    /// A data file too large to check in full (its head and samples were checked).
+    W0402,
 }
 
 impl Code {
@@ -86,7 +104,16 @@ impl Code {
             Code::E0209 => "E0209",
             Code::E0210 => "E0210",
             Code::E0211 => "E0211",
+            Code::E0401 => "E0401",
+            Code::E0402 => "E0402",
+            Code::E0403 => "E0403",
+            Code::E0404 => "E0404",
+            Code::E0405 => "E0405",
+            Code::E0406 => "E0406",
+            Code::E0407 => "E0407",
             Code::W0201 => "W0201",
+            Code::W0401 => "W0401",
+            Code::W0402 => "W0402",
         }
     }
 

@@ -443,6 +443,9 @@ fn spans_nest_in_every_example() {
                 pending.push(path);
                 continue;
             }
+            if path.extension().is_none_or(|e| e != "rlx") {
+                continue;
+            }
             let source = std::fs::read_to_string(&path).expect("example");
             let parsed = parse(&source);
             check_nesting(

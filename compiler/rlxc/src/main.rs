@@ -32,6 +32,9 @@ enum Command {
         /// When to colour human-readable output.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
+        /// Do not open the datasets' files (for editing a recipe without its data).
+        #[arg(long)]
+        no_data: bool,
     },
 }
 
@@ -71,11 +74,22 @@ fn main() -> ExitCode {
             files,
             message_format,
             color,
-        } => check(&files, message_format, color),
+            no_data,
+        } => check(
+            &files,
+            message_format,
+            color,
+            driver::CheckOptions { data: !no_data },
+        ),
     }
 }
 
-fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> ExitCode {
+fn check(
+    paths: &[PathBuf],
+    format: Format,
+    color: ColorChoice,
+    options: driver::CheckOptions,
+) -> ExitCode {
     let format = match format {
         Format::Human => MessageFormat::Human,
         Format::Short => MessageFormat::Short,
@@ -92,7 +106,7 @@ fn check(paths: &[PathBuf], format: Format, color: ColorChoice) -> ExitCode {
     let stderr = std::io::stderr();
     let (mut files, mut errors, mut warnings, mut unreadable) = (0, 0, 0, 0);
     for path in paths.iter().flat_map(|p| driver::expand_path(p)) {
-        match driver::check_file(&path) {
+        match driver::check_file(&path, options) {
             Ok(report) => {
                 files += 1;
                 errors += report.error_count();

@@ -77,6 +77,7 @@ fn invalid_utf8_is_a_diagnostic_with_exit_1() {
 fn json_lines_have_the_documented_fields() {
     let (code, stdout, stderr) = rlxc(&[
         "check",
+        "--no-data",
         "--message-format",
         "json",
         "tests/ui/names/duplicate_stage.rlx",
@@ -192,4 +193,12 @@ fn mutated_examples_exit_0_or_1() {
         assert!(!stderr.contains("panicked"), "{}: {stderr}", path.display());
     }
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn no_data_skips_the_data_contracts() {
+    let (code, _, _) = rlxc(&["check", "tests/ui/data/missing_data_file.rlx"]);
+    assert_eq!(code, 1);
+    let (code, _, stderr) = rlxc(&["check", "--no-data", "tests/ui/data/missing_data_file.rlx"]);
+    assert_eq!(code, 0, "{stderr}");
 }
