@@ -6,3 +6,4 @@ pub mod driver;
 pub mod render;
 pub mod source;
 pub mod stdlib;
+pub mod stdlib_docs;

@@ -1,0 +1,115 @@
+//! `docs/stdlib.md`, generated from the standard library's doc comments (a test keeps the file in
+//! step with the sources: `RLX_BLESS=1 cargo test -p rlx-compiler stdlib_docs` rewrites it).
+
+use rlx_lang::ast::{ExternDecl, Item, ItemKind, Param, TypeExpr, TypeKind};
+
+use crate::stdlib::StdLib;
+
+fn type_text(ty: &TypeExpr) -> String {
+    match &ty.kind {
+        TypeKind::Named { name, args } if args.is_empty() => name.name.clone(),
+        TypeKind::Named { name, args } => format!(
+            "{}[{}]",
+            name.name,
+            args.iter().map(type_text).collect::<Vec<_>>().join(", ")
+        ),
+        TypeKind::Enum(cases) => format!(
+            "enum {{ {} }}",
+            cases
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        TypeKind::Tuple(items) => format!(
+            "({})",
+            items.iter().map(type_text).collect::<Vec<_>>().join(", ")
+        ),
+        TypeKind::Optional(inner) => format!("{}?", type_text(inner)),
+        TypeKind::Error => "?".into(),
+    }
+}
+
+fn param_text(param: &Param, source: &str) -> String {
+    let mut text = param.name.name.clone();
+    if let Some(ty) = &param.ty {
+        text.push_str(": ");
+        text.push_str(&type_text(ty));
+    }
+    if let Some(default) = &param.default {
+        text.push_str(" = ");
+        text.push_str(&source[default.span.start..default.span.end]);
+    }
+    text
+}
+
+/// The signature of a standard library item as it would be written in a recipe.
+pub fn signature(item: &Item, source: &str) -> Option<String> {
+    match &item.kind {
+        ItemKind::Extern(ExternDecl::Fn(f)) => Some(format!(
+            "{}({}) -> {}",
+            f.name.name,
+            f.params
+                .iter()
+                .map(|p| param_text(p, source))
+                .collect::<Vec<_>>()
+                .join(", "),
+            type_text(&f.result)
+        )),
+        ItemKind::Extern(ExternDecl::Let(l)) => {
+            Some(format!("{}: {}", l.name.name, type_text(&l.ty)))
+        }
+        _ => None,
+    }
+}
+
+/// The whole of docs/stdlib.md.
+pub fn markdown() -> String {
+    let stdlib = StdLib::get();
+    let mut out = String::from(
+        "# The rlx standard library\n\n\
+         Generated from the doc comments in `stdlib/*.rlx` (do not edit by hand: \
+         `RLX_BLESS=1 cargo test -p rlx-compiler stdlib_docs` regenerates it).\n\n\
+         The prelude is always in scope; the other modules are imported with `use std::MODULE::{...}`.\n",
+    );
+    let order = std::iter::once("prelude")
+        .chain(stdlib.modules.keys().copied().filter(|m| *m != "prelude"));
+    for name in order {
+        let module = &stdlib.modules[name];
+        let title = if name == "prelude" {
+            "The prelude".to_string()
+        } else {
+            format!("`std::{name}`")
+        };
+        out.push_str(&format!(
+            "\n## {title}\n\n| item | what it does |\n|---|---|\n"
+        ));
+        for item in &module.module.items {
+            if let Some(signature) = signature(item, module.source) {
+                let docs = item.docs.join(" ").replace('|', "\\|");
+                out.push_str(&format!(
+                    "| `{}` | {docs} |\n",
+                    signature.replace('|', "\\|")
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stdlib_docs_are_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/stdlib.md");
+        let expected = super::markdown();
+        if std::env::var_os("RLX_BLESS").is_some() {
+            std::fs::write(&path, &expected).expect("write docs/stdlib.md");
+        }
+        let actual = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "docs/stdlib.md is out of date: run RLX_BLESS=1 cargo test -p rlx-compiler stdlib_docs"
+        );
+    }
+}
