@@ -116,22 +116,37 @@ const UNITS: &[&str] = &[
 
 /// Strips what does not change the value. Linear in the input.
 pub fn clean(input: &str) -> String {
-    let mut s = input.trim().to_string();
-    for prefix in ["\\(", "\\["] {
-        if let Some(inner) = s.strip_prefix(prefix) {
-            s = inner.to_string();
-        }
+    let mut s = input.trim();
+    s = s
+        .strip_prefix("\\(")
+        .or_else(|| s.strip_prefix("\\["))
+        .unwrap_or(s);
+    s = s
+        .strip_suffix("\\)")
+        .or_else(|| s.strip_suffix("\\]"))
+        .unwrap_or(s);
+    // Most answers are plain ("42", "3/4"): skip the LaTeX passes when nothing can match.
+    let latex = s.contains(['\\', '~', '$', '^', '°', '−']);
+    let unwrapped;
+    let rewritten;
+    let mut s = s;
+    if latex {
+        unwrapped = unwrap_text_commands(s);
+        rewritten = rewrite_presentation(&unwrapped);
+        s = &rewritten;
     }
-    for suffix in ["\\)", "\\]"] {
-        if let Some(inner) = s.strip_suffix(suffix) {
-            s = inner.to_string();
-        }
-    }
-    s = unwrap_text_commands(&s);
-    let s = rewrite_presentation(&s);
     let s = s.trim().trim_end_matches(['.', '。']).trim();
-    let s = strip_units(s);
-    let s = remove_thousands_separators(&s);
+    // Units follow a space ("5 cm").
+    let s = if s.contains(' ') {
+        strip_units(s)
+    } else {
+        s.to_string()
+    };
+    let s = if s.contains(',') {
+        remove_thousands_separators(&s)
+    } else {
+        s
+    };
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -497,10 +512,14 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
             i += 1;
         } else if c.is_ascii_alphabetic() {
             // Function names written without a backslash.
-            let rest: String = chars[i..chars.len().min(i + 6)].iter().collect();
+            let starts_with = |name: &str| {
+                name.chars()
+                    .enumerate()
+                    .all(|(k, n)| chars.get(i + k) == Some(&n))
+            };
             if let Some(f) = FUNCTIONS
                 .iter()
-                .filter(|f| **f != "frac" && rest.starts_with(**f))
+                .filter(|f| **f != "frac" && starts_with(f))
                 .max_by_key(|f| f.len())
             {
                 tokens.push(Tok::Command(f));
