@@ -129,7 +129,6 @@ pub fn clean(input: &str) -> String {
     let latex = s.contains(['\\', '~', '$', '^', '°', '−']);
     let unwrapped;
     let rewritten;
-    let mut s = s;
     if latex {
         unwrapped = unwrap_text_commands(s);
         rewritten = rewrite_presentation(&unwrapped);
