@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod format;
 mod grammar;
 pub mod lexer;
 pub mod literal;

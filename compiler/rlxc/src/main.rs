@@ -36,6 +36,15 @@ enum Command {
         #[arg(long)]
         no_data: bool,
     },
+    /// Format recipes in place in the canonical layout (comments kept).
+    Fmt {
+        /// Recipe files, or directories to search for `.rlx` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -81,6 +90,7 @@ fn main() -> ExitCode {
             color,
             driver::CheckOptions { data: !no_data },
         ),
+        Command::Fmt { files, check } => fmt(&files, check),
     }
 }
 
@@ -137,6 +147,78 @@ fn check(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `rlxc fmt`: formats in place (temp file, then rename), or with `--check` lists the files that
+/// would change. A file that does not parse is reported and left alone.
+fn fmt(paths: &[PathBuf], check_only: bool) -> ExitCode {
+    let stderr = std::io::stderr();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (mut unformatted, mut broken, mut unreadable) = (0, 0, 0);
+    for path in paths.iter().flat_map(|p| driver::expand_path(p)) {
+        let report = match driver::check_file(&path, driver::CheckOptions { data: false }) {
+            Ok(report) => report,
+            Err(error) => {
+                unreadable += 1;
+                let _ = writeln!(stderr.lock(), "error: {error}");
+                continue;
+            }
+        };
+        let syntax_errors = report
+            .diagnostics
+            .iter()
+            .any(|d| d.code.as_str().starts_with("E01"));
+        let Some(formatted) =
+            rlx_lang::format::format(&report.file.text).filter(|_| !syntax_errors)
+        else {
+            broken += 1;
+            for diagnostic in report.diagnostics.iter().filter(|d| d.is_error()) {
+                let _ = stderr
+                    .lock()
+                    .write_all(render::human(&report.file, diagnostic, color).as_bytes());
+            }
+            let _ = writeln!(
+                stderr.lock(),
+                "error: `{}` was not formatted: it does not parse",
+                path.display()
+            );
+            continue;
+        };
+        if formatted == report.file.text {
+            continue;
+        }
+        unformatted += 1;
+        if check_only {
+            let _ = writeln!(stderr.lock(), "would reformat `{}`", path.display());
+        } else if let Err(error) = write_atomically(&path, &formatted) {
+            unreadable += 1;
+            let _ = writeln!(
+                stderr.lock(),
+                "error: cannot write `{}`: {error}",
+                path.display()
+            );
+        }
+    }
+    if unreadable > 0 {
+        ExitCode::from(EXIT_USAGE_OR_IO)
+    } else if broken > 0 || (check_only && unformatted > 0) {
+        ExitCode::from(EXIT_ERRORS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Writes beside the file, then renames over it, so a failure never leaves half a recipe.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.rlxfmt.tmp"));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }
 
 fn plural(count: usize, word: &str) -> String {

@@ -202,3 +202,47 @@ fn no_data_skips_the_data_contracts() {
     let (code, _, stderr) = rlxc(&["check", "--no-data", "tests/ui/data/missing_data_file.rlx"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn fmt_formats_in_place_and_check_reports_differences() {
+    let dir = std::env::temp_dir().join(format!("rlxc-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let recipe = dir.join("messy.rlx");
+    std::fs::write(
+        &recipe,
+        "let beta=0.01 // weight\nmodel policy=tiny(hidden=64)\n",
+    )
+    .expect("write");
+    let path = recipe.to_string_lossy().into_owned();
+    let (code, _, stderr) = rlxc(&["fmt", "--check", &path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("would reformat"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&recipe).expect("read"),
+        "let beta=0.01 // weight\nmodel policy=tiny(hidden=64)\n"
+    );
+    let (code, _, stderr) = rlxc(&["fmt", &path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&recipe).expect("read"),
+        "let beta = 0.01 // weight\nmodel policy = tiny(hidden = 64)\n"
+    );
+    assert_eq!(rlxc(&["fmt", "--check", &path]).0, 0);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn fmt_leaves_a_file_that_does_not_parse_alone() {
+    let (code, _, stderr) = rlxc(&["fmt", "--check", "tests/ui/syntax/let_missing_eq.rlx"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("E0110") && stderr.contains("was not formatted"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_examples_and_stdlib_are_formatted() {
+    let (code, _, stderr) = rlxc(&["fmt", "--check", "examples", "stdlib"]);
+    assert_eq!(code, 0, "run `rlxc fmt examples stdlib`:\n{stderr}");
+}
