@@ -144,6 +144,7 @@ pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec
             .into_iter()
             .filter(|d| !(syntax_errors && d.code == Code::W0201)),
     );
+    diagnostics.extend(rlx_lang::typeck::check(&parsed.module, &env));
     if options.data {
         diagnostics.extend(crate::data::check_datasets(&parsed.module, dir));
     }

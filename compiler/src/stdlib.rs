@@ -101,6 +101,19 @@ impl ModuleEnv for RecipeEnv<'_> {
         }
     }
 
+    fn declaration(&self, path: &[String], name: &str) -> Option<&rlx_lang::ast::Item> {
+        let module = match path {
+            [] => self.stdlib.modules.get("prelude")?,
+            [std, module] if std == "std" => self.stdlib.module(module)?,
+            _ => return None,
+        };
+        module
+            .module
+            .items
+            .iter()
+            .find(|item| item.defined_name().is_some_and(|n| n.name == name))
+    }
+
     fn known_modules(&self) -> Vec<Vec<String>> {
         let std_modules = self
             .stdlib

@@ -139,11 +139,16 @@ fn check_and_render(bytes: &[u8], dir: &Path) -> Result<usize, String> {
     };
     // A mutant that still parses must format, idempotently, to something that parses.
     if let Ok(text) = std::str::from_utf8(bytes) {
-        let formatted = catch_unwind(|| rlx_lang::format::format(text)).map_err(|_| "the formatter panicked".to_string())?;
+        let formatted = catch_unwind(|| rlx_lang::format::format(text))
+            .map_err(|_| "the formatter panicked".to_string())?;
         if let Some(once) = formatted {
             match rlx_lang::format::format(&once) {
                 Some(twice) if twice == once => {}
-                Some(twice) => return Err(format!("formatting is not idempotent:\n{once}\n---\n{twice}")),
+                Some(twice) => {
+                    return Err(format!(
+                        "formatting is not idempotent:\n{once}\n---\n{twice}"
+                    ));
+                }
                 None => return Err(format!("the formatted text does not parse:\n{once}")),
             }
         }

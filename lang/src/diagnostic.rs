@@ -58,6 +58,24 @@ pub enum Code {
     E0210,
     /// A chat entry whose role is not `system`, `user` or `assistant`.
     E0211,
+    /// A value of the wrong type.
+    E0301,
+    /// A field or method that the type does not have.
+    E0302,
+    /// A named argument the function does not take.
+    E0304,
+    /// Too many or too few arguments.
+    E0305,
+    /// A call of something that is not a function.
+    E0306,
+    /// `if` branches or `match` arms of different types.
+    E0307,
+    /// A pattern case that the enum does not have.
+    E0308,
+    /// A `match` that does not cover every case.
+    E0309,
+    /// An optional value used without checking it.
+    E0310,
     /// A data file that cannot be opened or read.
     E0401,
     /// A row that is not a JSON object (or a file that is not JSON).
@@ -104,6 +122,15 @@ impl Code {
             Code::E0209 => "E0209",
             Code::E0210 => "E0210",
             Code::E0211 => "E0211",
+            Code::E0301 => "E0301",
+            Code::E0302 => "E0302",
+            Code::E0304 => "E0304",
+            Code::E0305 => "E0305",
+            Code::E0306 => "E0306",
+            Code::E0307 => "E0307",
+            Code::E0308 => "E0308",
+            Code::E0309 => "E0309",
+            Code::E0310 => "E0310",
             Code::E0401 => "E0401",
             Code::E0402 => "E0402",
             Code::E0403 => "E0403",

@@ -9,6 +9,8 @@ pub mod lexer;
 pub mod literal;
 pub mod parser;
 pub mod span;
+pub mod typeck;
+pub mod types;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use parser::{Parsed, parse};

@@ -48,6 +48,12 @@ pub trait ModuleEnv {
     fn module(&self, path: &[String]) -> Result<Vec<String>, Option<String>>;
     /// Every module path known without looking at the file system (for "did you mean").
     fn known_modules(&self) -> Vec<Vec<String>>;
+    /// The declaration of `name` in module `path` (the prelude when `path` is empty), for its type.
+    /// Recipe modules may answer `None`: their items are then not type-checked across files.
+    fn declaration(&self, path: &[String], name: &str) -> Option<&crate::ast::Item> {
+        let _ = (path, name);
+        None
+    }
 }
 
 /// An environment with no modules and an empty prelude.
