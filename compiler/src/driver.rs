@@ -144,7 +144,23 @@ pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec
             .into_iter()
             .filter(|d| !(syntax_errors && d.code == Code::W0201)),
     );
-    diagnostics.extend(rlx_lang::typeck::check(&parsed.module, &env));
+    // An item the parser had to recover is only partly there: its type errors would be noise.
+    let broken: Vec<rlx_lang::Span> = parsed
+        .module
+        .items
+        .iter()
+        .map(|item| item.span)
+        .filter(|span| {
+            diagnostics.iter().any(|d| {
+                d.is_error() && d.code.as_str().starts_with("E01") && span.contains(d.span().start)
+            })
+        })
+        .collect();
+    diagnostics.extend(
+        rlx_lang::typeck::check(&parsed.module, &env)
+            .into_iter()
+            .filter(|d| !broken.iter().any(|span| span.contains(d.span().start))),
+    );
     if options.data {
         diagnostics.extend(crate::data::check_datasets(&parsed.module, dir));
     }

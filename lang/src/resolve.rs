@@ -29,6 +29,7 @@ pub const BUILTIN_TYPES: &[&str] = &[
     "chat",
     "estimator",
     "aggregation",
+    "settings",
 ];
 
 /// Chat roles a `chat { ... }` template may use.

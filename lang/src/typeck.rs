@@ -54,6 +54,10 @@ struct Checker<'a> {
     cache: HashMap<String, Type>,
     in_progress: Vec<String>,
     scopes: Vec<Vec<(String, Type)>>,
+    /// Inside the settings of an algorithm or a `train` block, where a reward or function of the
+    /// completion, its row and its group stands for its value (`reward = accuracy`,
+    /// `advantage = accuracy - group.mean(accuracy)`).
+    in_settings: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -67,6 +71,7 @@ pub fn check(module: &Module, env: &dyn ModuleEnv) -> Vec<Diagnostic> {
         cache: HashMap::new(),
         in_progress: Vec::new(),
         scopes: Vec::new(),
+        in_settings: false,
         diagnostics: Vec::new(),
     };
     checker.collect();
@@ -128,6 +133,15 @@ fn signature_of(
             .collect(),
         result,
     }))
+}
+
+/// `c`, `ex` and `group` in algorithm and stage settings.
+fn settings_scope() -> Vec<(String, Type)> {
+    vec![
+        ("c".into(), Type::Completion),
+        ("ex".into(), Type::Unknown),
+        ("group".into(), Type::Group),
+    ]
 }
 
 fn method_table(ty: &Type) -> Option<(&'static str, &'static [(&'static str, Type)])> {
@@ -362,12 +376,10 @@ impl<'a> Checker<'a> {
                 );
             }
             ItemKind::Algorithm(v) => {
-                self.scopes.push(vec![
-                    ("c".into(), Type::Completion),
-                    ("ex".into(), Type::Unknown),
-                    ("group".into(), Type::Group),
-                ]);
+                self.scopes.push(settings_scope());
+                self.in_settings = true;
                 let ty = self.expr(&v.value);
+                self.in_settings = false;
                 self.scopes.pop();
                 self.expect(
                     &ty,
@@ -407,11 +419,225 @@ impl<'a> Checker<'a> {
                 }
                 self.scopes.pop();
             }
-            ItemKind::Use(_) | ItemKind::Train(_) | ItemKind::Extern(_) | ItemKind::Error => {}
+            ItemKind::Train(t) => {
+                self.scopes.push(settings_scope());
+                self.in_settings = true;
+                self.train_entries(&t.entries);
+                self.in_settings = false;
+                self.scopes.pop();
+            }
+            ItemKind::Use(_) | ItemKind::Extern(_) | ItemKind::Error => {}
+        }
+    }
+
+    /// The entries of `train MODEL { ... }`: the optimizer, a seed, and the stages in order.
+    fn train_entries(&mut self, entries: &[Entry]) {
+        const SETTINGS: &[(&str, Type)] = &[("optimizer", Type::Optimizer), ("seed", Type::Int)];
+        for entry in entries {
+            match &entry.kind {
+                EntryKind::Stage { name, value } => {
+                    // `stage main = rl { ... }`: the stage kinds of the prelude win over recipe names
+                    // (the brief's own recipe calls its algorithm `rl` too).
+                    let ty = match &value.kind {
+                        ExprKind::BlockCall { callee, entries } => {
+                            let kind = self
+                                .env
+                                .declaration(&[], &callee.name)
+                                .map(|item| self.extern_type(item));
+                            self.settings_block_of(callee, kind, entries, value.span)
+                        }
+                        _ => self.expr(value),
+                    };
+                    self.expect(
+                        &ty,
+                        &Type::Stage,
+                        value.span,
+                        &format!("the stage `{}`", name.name),
+                    );
+                }
+                EntryKind::Setting { key, value } => {
+                    let ty = self.expr(value);
+                    match SETTINGS.iter().find(|(n, _)| *n == key.name) {
+                        Some((_, expected)) => {
+                            self.expect(&ty, expected, value.span, &format!("`{}`", key.name))
+                        }
+                        None => self.unknown_setting(
+                            key,
+                            "a `train` block",
+                            SETTINGS.iter().map(|(n, _)| *n),
+                        ),
+                    }
+                }
+                EntryKind::Block { key, .. } => {
+                    self.unknown_setting(key, "a `train` block", SETTINGS.iter().map(|(n, _)| *n))
+                }
+                EntryKind::Error => {}
+            }
+        }
+    }
+
+    fn unknown_setting<'n>(
+        &mut self,
+        key: &Ident,
+        owner: &str,
+        names: impl Iterator<Item = &'n str> + Clone,
+    ) {
+        let mut diagnostic = Diagnostic::new(
+            Code::E0304,
+            key.span,
+            format!("{owner} has no setting `{}`", key.name),
+        )
+        .with_label("unknown setting");
+        diagnostic = match suggest::closest(&key.name, names.clone()) {
+            Some(near) => diagnostic
+                .with_help(format!("did you mean `{near}`?"))
+                .with_suggestion(key.span, near),
+            None => diagnostic.with_help(format!(
+                "its settings are {}",
+                names
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// The entries of `callee { ... }` checked against the callee's parameters: each key must be one
+    /// of them, each value of its type, and every parameter without a default given. A nested
+    /// `key { ... }` is checked against the prelude function `key` (`rollout { ... }`).
+    fn settings_block(
+        &mut self,
+        callee: &Ident,
+        entries: &[Entry],
+        span: crate::span::Span,
+    ) -> Type {
+        let callee_type = self.global(&callee.name);
+        self.settings_block_of(callee, callee_type, entries, span)
+    }
+
+    fn settings_block_of(
+        &mut self,
+        callee: &Ident,
+        callee_type: Option<Type>,
+        entries: &[Entry],
+        span: crate::span::Span,
+    ) -> Type {
+        let signature = match callee_type {
+            Some(Type::Function(signature)) => signature,
+            Some(Type::Unknown) | None => {
+                for entry in entries {
+                    if let EntryKind::Setting { value, .. } | EntryKind::Stage { value, .. } =
+                        &entry.kind
+                    {
+                        self.expr(value);
+                    }
+                }
+                return Type::Unknown;
+            }
+            Some(other) => {
+                return self.error(
+                    Code::E0306,
+                    callee.span,
+                    format!(
+                        "`{}` is a `{other}`, not something with settings",
+                        callee.name
+                    ),
+                    "no settings",
+                );
+            }
+        };
+        let owner = format!("`{}`", callee.name);
+        let names = || signature.params.iter().map(|p| p.name.as_str());
+        let mut given = Vec::new();
+        for entry in entries {
+            match &entry.kind {
+                EntryKind::Setting { key, value } => {
+                    let ty = self.expr(value);
+                    match signature.params.iter().find(|p| p.name == key.name) {
+                        Some(param) => {
+                            given.push(key.name.clone());
+                            self.expect(
+                                &ty,
+                                &param.ty,
+                                value.span,
+                                &format!("the setting `{}`", key.name),
+                            );
+                        }
+                        None => self.unknown_setting(key, &owner, names()),
+                    }
+                }
+                EntryKind::Block { key, entries } => {
+                    if signature.params.iter().any(|p| p.name == key.name) {
+                        given.push(key.name.clone());
+                        self.settings_block(key, entries, entry.span);
+                    } else {
+                        self.unknown_setting(key, &owner, names());
+                    }
+                }
+                EntryKind::Stage { name, .. } => {
+                    self.error(
+                        Code::E0304,
+                        name.span,
+                        "stages are written in a `train` block".to_string(),
+                        "not a setting here",
+                    );
+                }
+                EntryKind::Error => {}
+            }
+        }
+        let missing: Vec<&str> = signature
+            .params
+            .iter()
+            .filter(|p| !p.has_default && !given.contains(&p.name))
+            .map(|p| p.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0305,
+                    callee.span,
+                    format!(
+                        "{owner} needs {}",
+                        missing
+                            .iter()
+                            .map(|m| format!("`{m}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_label("missing settings")
+                .with_secondary(span, "in these settings"),
+            );
+        }
+        signature.result.clone()
+    }
+
+    /// In settings, a function of the completion, its row and its group stands for its value.
+    fn settings_value(&self, ty: Type) -> Type {
+        match &ty {
+            Type::Function(signature)
+                if self.in_settings
+                    && !signature.params.is_empty()
+                    && signature.params.iter().all(|p| {
+                        matches!(
+                            p.ty,
+                            Type::Completion | Type::Row(_) | Type::Group | Type::Unknown
+                        )
+                    }) =>
+            {
+                signature.result.clone()
+            }
+            _ => ty,
         }
     }
 
     fn lookup(&mut self, name: &Ident) -> Type {
+        let ty = self.lookup_raw(name);
+        self.settings_value(ty)
+    }
+
+    fn lookup_raw(&mut self, name: &Ident) -> Type {
         if let Some(ty) = self
             .scopes
             .iter()
@@ -491,10 +717,9 @@ impl<'a> Checker<'a> {
                     ),
                 }
             }
-            ExprKind::BlockCall { callee, .. } => match self.lookup(callee) {
-                Type::Function(signature) => signature.result.clone(),
-                _ => Type::Unknown,
-            },
+            ExprKind::BlockCall { callee, entries } => {
+                self.settings_block(callee, entries, expr.span)
+            }
             ExprKind::If {
                 condition,
                 then_branch,
@@ -783,7 +1008,10 @@ impl<'a> Checker<'a> {
     }
 
     fn call(&mut self, callee: &Expr, args: &[Arg], whole: &Expr) -> Type {
-        let callee_ty = self.expr(callee);
+        let callee_ty = match &callee.kind {
+            ExprKind::Name(name) => self.lookup_raw(name),
+            _ => self.expr(callee),
+        };
         let signature = match callee_ty {
             Type::Function(signature) => signature,
             Type::Unknown => {
