@@ -335,8 +335,8 @@ impl Printer<'_> {
                 self.expr(out, callee, indent);
                 self.args(out, args, indent);
             }
-            ExprKind::List(items) => self.sequence(out, "[", "]", items, indent, false),
-            ExprKind::Tuple(items) => self.sequence(out, "(", ")", items, indent, items.len() == 1),
+            ExprKind::List(items) => self.sequence(out, "[", "]", items, indent),
+            ExprKind::Tuple(items) => self.sequence(out, "(", ")", items, indent),
             ExprKind::If {
                 condition,
                 then_branch,
@@ -533,7 +533,6 @@ impl Printer<'_> {
         close: &str,
         items: &[Expr],
         indent: usize,
-        _single: bool,
     ) {
         out.push_str(open);
         out.push('\n');

@@ -745,7 +745,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            ExprKind::Match { scrutinee, arms } => self.match_expr(scrutinee, arms, expr),
+            ExprKind::Match { scrutinee, arms } => self.match_expr(scrutinee, arms),
             ExprKind::Block { lets, result } => {
                 self.scopes.push(Vec::new());
                 for stmt in lets {
@@ -834,7 +834,7 @@ impl<'a> Checker<'a> {
             BinaryOp::Add if a == Type::Text && b == Type::Text => Type::Text,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem | BinaryOp::Pow => {
                 if !a.is_numeric() || !b.is_numeric() {
-                    return self.numeric_operand_error(op, &a, &b, lhs, rhs, whole);
+                    return self.numeric_operand_error(op, &a, &b, lhs, rhs);
                 }
                 if a == Type::Int && b == Type::Int {
                     Type::Int
@@ -846,7 +846,7 @@ impl<'a> Checker<'a> {
             }
             BinaryOp::Div => {
                 if !a.is_numeric() || !b.is_numeric() {
-                    return self.numeric_operand_error(op, &a, &b, lhs, rhs, whole);
+                    return self.numeric_operand_error(op, &a, &b, lhs, rhs);
                 }
                 Type::Float
             }
@@ -889,7 +889,6 @@ impl<'a> Checker<'a> {
         b: &Type,
         lhs: &Expr,
         rhs: &Expr,
-        whole: &Expr,
     ) -> Type {
         let (bad, span) = if !a.is_numeric() {
             (a, lhs.span)
@@ -910,7 +909,6 @@ impl<'a> Checker<'a> {
             );
             return Type::Unknown;
         }
-        let _ = whole;
         self.error(
             Code::E0301,
             span,
@@ -1131,7 +1129,7 @@ impl<'a> Checker<'a> {
         signature.result.clone()
     }
 
-    fn match_expr(&mut self, scrutinee: &Expr, arms: &[MatchArm], whole: &Expr) -> Type {
+    fn match_expr(&mut self, scrutinee: &Expr, arms: &[MatchArm]) -> Type {
         let ty = self.expr(scrutinee);
         let mut result = Type::Unknown;
         let mut covered: Vec<String> = Vec::new();
@@ -1195,7 +1193,6 @@ impl<'a> Checker<'a> {
                             .join(", ")
                     )),
                 );
-                let _ = whole;
             }
         }
         result
