@@ -76,6 +76,10 @@ pub enum Code {
     E0309,
     /// An optional value used without checking it.
     E0310,
+    /// A setting or argument outside its range (a learning rate must be positive).
+    E0311,
+    /// Settings that contradict each other (a batch that is not a multiple of the group size).
+    E0312,
     /// A data file that cannot be opened or read.
     E0401,
     /// A row that is not a JSON object (or a file that is not JSON).
@@ -131,6 +135,8 @@ impl Code {
             Code::E0308 => "E0308",
             Code::E0309 => "E0309",
             Code::E0310 => "E0310",
+            Code::E0311 => "E0311",
+            Code::E0312 => "E0312",
             Code::E0401 => "E0401",
             Code::E0402 => "E0402",
             Code::E0403 => "E0403",

@@ -8,6 +8,7 @@ mod grammar;
 pub mod lexer;
 pub mod literal;
 pub mod parser;
+pub mod ranges;
 pub mod span;
 pub mod typeck;
 pub mod types;

@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::ranges::{Constant, fold, range_of};
 use crate::resolve::ModuleEnv;
 use crate::suggest;
 use crate::types::{Parameter, Signature, Type};
@@ -444,6 +445,9 @@ impl<'a> Checker<'a> {
                                 .env
                                 .declaration(&[], &callee.name)
                                 .map(|item| self.extern_type(item));
+                            if callee.name == "rl" {
+                                self.check_batch_and_group(entries);
+                            }
                             self.settings_block_of(callee, kind, entries, value.span)
                         }
                         _ => self.expr(value),
@@ -563,6 +567,7 @@ impl<'a> Checker<'a> {
                                 value.span,
                                 &format!("the setting `{}`", key.name),
                             );
+                            self.check_range(&callee.name, &key.name, value, "setting");
                         }
                         None => self.unknown_setting(key, &owner, names()),
                     }
@@ -611,6 +616,145 @@ impl<'a> Checker<'a> {
             );
         }
         signature.result.clone()
+    }
+
+    /// The value of a constant expression (literals, arithmetic, `let` constants).
+    fn constant(&mut self, expr: &Expr) -> Option<Constant> {
+        let items = self.items.clone();
+        let mut depth = 0;
+        fn lookup(
+            items: &HashMap<String, &Item>,
+            name: &str,
+            depth: &mut usize,
+        ) -> Option<Constant> {
+            *depth += 1;
+            if *depth > 32 {
+                return None;
+            }
+            match &items.get(name)?.kind {
+                ItemKind::Let(l) => fold(&l.value, &mut |n| lookup(items, n, depth)),
+                _ => None,
+            }
+        }
+        fold(expr, &mut |n| lookup(&items, n, &mut depth))
+    }
+
+    /// Reports a constant value outside the range of `function`'s parameter `param`.
+    fn check_range(&mut self, function: &str, param: &str, value: &Expr, what: &str) {
+        let Some(range) = range_of(function, param) else {
+            return;
+        };
+        let Some(constant) = self.constant(value) else {
+            return;
+        };
+        let numbers = match &constant {
+            Constant::Number(v) => vec![*v],
+            Constant::Tuple(items) => items
+                .iter()
+                .filter_map(|c| {
+                    if let Constant::Number(v) = c {
+                        Some(*v)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+        };
+        if let Some(bad) = numbers.into_iter().find(|v| !range.contains(*v)) {
+            let shown = if bad.fract() == 0.0 && bad.abs() < 1e15 {
+                format!("{}", bad as i64)
+            } else {
+                bad.to_string()
+            };
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0311,
+                    value.span,
+                    format!(
+                        "the {what} `{param}` of `{function}` must be {}, but it is {shown}",
+                        range.describe()
+                    ),
+                )
+                .with_label("out of range"),
+            );
+        }
+    }
+
+    /// `batch` of an RL stage must be a multiple of its algorithm's group size: each prompt of the
+    /// batch is sampled `group` times.
+    fn check_batch_and_group(&mut self, entries: &[Entry]) {
+        let setting = |name: &str| {
+            entries.iter().find_map(|e| match &e.kind {
+                EntryKind::Setting { key, value } if key.name == name => Some(value),
+                _ => None,
+            })
+        };
+        let (Some(batch_expr), Some(algorithm)) = (setting("batch"), setting("algorithm")) else {
+            return;
+        };
+        let Some(Constant::Number(batch)) = self.constant(batch_expr) else {
+            return;
+        };
+        let Some((group, group_span)) = self.group_size(algorithm) else {
+            return;
+        };
+        if group >= 1.0 && batch % group != 0.0 {
+            let mut diagnostic = Diagnostic::new(
+                Code::E0312,
+                batch_expr.span,
+                format!(
+                    "a batch of {batch} completions is not a whole number of groups of {group}"
+                ),
+            )
+            .with_label("not a multiple of the group size")
+            .with_help(format!(
+                "use a multiple of {group}, such as {}",
+                ((batch / group).ceil() * group).max(group)
+            ));
+            if let Some(span) = group_span {
+                diagnostic = diagnostic.with_secondary(span, format!("the group size, {group}"));
+            }
+            self.diagnostics.push(diagnostic);
+        }
+    }
+
+    /// The group size of an algorithm value: its `group` setting, or its preset's default.
+    fn group_size(&mut self, algorithm: &Expr) -> Option<(f64, Option<crate::span::Span>)> {
+        let (callee, entries) = match &algorithm.kind {
+            ExprKind::BlockCall { callee, entries } => (callee.clone(), entries.clone()),
+            ExprKind::Name(name) => match &self.items.get(&name.name)?.kind {
+                ItemKind::Algorithm(v) => match &v.value.kind {
+                    ExprKind::BlockCall { callee, entries } => (callee.clone(), entries.clone()),
+                    _ => return None,
+                },
+                _ => return None,
+            },
+            _ => return None,
+        };
+        for entry in &entries {
+            if let EntryKind::Setting { key, value } = &entry.kind
+                && key.name == "group"
+            {
+                return match self.constant(value)? {
+                    Constant::Number(v) => Some((v, Some(value.span))),
+                    Constant::Tuple(_) => None,
+                };
+            }
+        }
+        let preset = self.env.declaration(&[], &callee.name)?;
+        let ItemKind::Extern(ExternDecl::Fn(f)) = &preset.kind else {
+            return None;
+        };
+        let default = f
+            .params
+            .iter()
+            .find(|p| p.name.name == "group")?
+            .default
+            .as_ref()?;
+        match fold(default, &mut |_| None)? {
+            Constant::Number(v) => Some((v, None)),
+            Constant::Tuple(_) => None,
+        }
     }
 
     /// In settings, a function of the completion, its row and its group stands for its value.
@@ -1101,6 +1245,10 @@ impl<'a> Checker<'a> {
                 arg.value.span,
                 &format!("the argument `{}`", param.name),
             );
+            if let ExprKind::Name(function) = &callee.kind {
+                let param_name = param.name.clone();
+                self.check_range(&function.name, &param_name, &arg.value, "argument");
+            }
         }
         let missing: Vec<&str> = signature
             .params
