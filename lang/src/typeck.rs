@@ -619,24 +619,17 @@ impl<'a> Checker<'a> {
     }
 
     /// The value of a constant expression (literals, arithmetic, `let` constants).
-    fn constant(&mut self, expr: &Expr) -> Option<Constant> {
-        let items = self.items.clone();
-        let mut depth = 0;
-        fn lookup(
-            items: &HashMap<String, &Item>,
-            name: &str,
-            depth: &mut usize,
-        ) -> Option<Constant> {
-            *depth += 1;
-            if *depth > 32 {
+    fn constant(&self, expr: &Expr) -> Option<Constant> {
+        fn lookup(items: &HashMap<String, &Item>, name: &str, depth: usize) -> Option<Constant> {
+            if depth > 32 {
                 return None;
             }
             match &items.get(name)?.kind {
-                ItemKind::Let(l) => fold(&l.value, &mut |n| lookup(items, n, depth)),
+                ItemKind::Let(l) => fold(&l.value, &mut |n| lookup(items, n, depth + 1)),
                 _ => None,
             }
         }
-        fold(expr, &mut |n| lookup(&items, n, &mut depth))
+        fold(expr, &mut |n| lookup(&self.items, n, 0))
     }
 
     /// Reports a constant value outside the range of `function`'s parameter `param`.
@@ -1066,15 +1059,20 @@ impl<'a> Checker<'a> {
         match &ty {
             Type::Unknown => Type::Unknown,
             Type::Row(dataset) => {
-                let fields = self.rows.get(dataset).cloned().unwrap_or_default();
-                match fields.iter().find(|(n, _)| *n == field.name) {
-                    Some((_, ty)) => ty.clone(),
-                    None => self.unknown_member(
-                        field,
-                        &format!("dataset `{dataset}`"),
-                        fields.iter().map(|(n, _)| n.as_str()),
-                    ),
+                let found = self
+                    .rows
+                    .get(dataset)
+                    .and_then(|fields| fields.iter().find(|(n, _)| *n == field.name));
+                if let Some((_, ty)) = found {
+                    return ty.clone();
                 }
+                // Only a mistake pays for a copy of the field names.
+                let fields = self.rows.get(dataset).cloned().unwrap_or_default();
+                self.unknown_member(
+                    field,
+                    &format!("dataset `{dataset}`"),
+                    fields.iter().map(|(n, _)| n.as_str()),
+                )
             }
             Type::Completion => match COMPLETION_FIELDS.iter().find(|(n, _)| *n == field.name) {
                 Some((_, ty)) => ty.clone(),
