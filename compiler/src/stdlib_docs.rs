@@ -1,34 +1,10 @@
 //! `docs/stdlib.md`, generated from the standard library's doc comments (a test keeps the file in
 //! step with the sources: `RLX_BLESS=1 cargo test -p rlx-compiler stdlib_docs` rewrites it).
 
-use rlx_lang::ast::{ExternDecl, Item, ItemKind, Param, TypeExpr, TypeKind};
+use rlx_lang::ast::{ExternDecl, Item, ItemKind, Param};
+use rlx_lang::format::type_text;
 
 use crate::stdlib::StdLib;
-
-fn type_text(ty: &TypeExpr) -> String {
-    match &ty.kind {
-        TypeKind::Named { name, args } if args.is_empty() => name.name.clone(),
-        TypeKind::Named { name, args } => format!(
-            "{}[{}]",
-            name.name,
-            args.iter().map(type_text).collect::<Vec<_>>().join(", ")
-        ),
-        TypeKind::Enum(cases) => format!(
-            "enum {{ {} }}",
-            cases
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        TypeKind::Tuple(items) => format!(
-            "({})",
-            items.iter().map(type_text).collect::<Vec<_>>().join(", ")
-        ),
-        TypeKind::Optional(inner) => format!("{}?", type_text(inner)),
-        TypeKind::Error => "?".into(),
-    }
-}
 
 fn param_text(param: &Param, source: &str) -> String {
     let mut text = param.name.name.clone();
