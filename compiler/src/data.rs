@@ -3,12 +3,14 @@
 //! through the file — so a file of any size checks in bounded time. Each problem is reported once
 //! per field, at the field's declaration, naming the data file and the first row that shows it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use rlx_lang::ast::{DatasetDecl, ExprKind, Item, ItemKind, Module, TypeExpr, TypeKind};
+use rlx_lang::ast::{DatasetDecl, ExprKind, Item, ItemKind, Module};
+use rlx_lang::typeck::type_of_ast;
+use rlx_lang::types::Type;
 use rlx_lang::{Code, Diagnostic, Span};
 use serde_json::Value;
 
@@ -22,63 +24,11 @@ const MAX_LINE_BYTES: usize = 16 << 20;
 /// Elements of a list field checked per row.
 const MAX_LIST_ITEMS: usize = 100;
 
-#[derive(Clone, Debug, PartialEq)]
-enum FieldType {
-    Text,
-    Int,
-    Float,
-    Bool,
-    Image,
-    BoundingBox,
-    Enum(Vec<String>),
-    List(Box<FieldType>),
-    Optional(Box<FieldType>),
-    /// A type this check does not look into (rows of another dataset, unknown names).
-    Unchecked,
-}
-
-impl FieldType {
-    fn from_ast(ty: &TypeExpr) -> FieldType {
-        match &ty.kind {
-            TypeKind::Named { name, args } => match (name.name.as_str(), args.as_slice()) {
-                ("text", []) => FieldType::Text,
-                ("int", []) => FieldType::Int,
-                ("float", []) => FieldType::Float,
-                ("bool", []) => FieldType::Bool,
-                ("image", []) => FieldType::Image,
-                ("box", []) => FieldType::BoundingBox,
-                ("list", [element]) => FieldType::List(Box::new(FieldType::from_ast(element))),
-                _ => FieldType::Unchecked,
-            },
-            TypeKind::Enum(cases) => {
-                FieldType::Enum(cases.iter().map(|c| c.name.clone()).collect())
-            }
-            TypeKind::Optional(inner) => FieldType::Optional(Box::new(FieldType::from_ast(inner))),
-            TypeKind::Tuple(_) | TypeKind::Error => FieldType::Unchecked,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            FieldType::Text => "text".into(),
-            FieldType::Int => "int".into(),
-            FieldType::Float => "float".into(),
-            FieldType::Bool => "bool".into(),
-            FieldType::Image => "image".into(),
-            FieldType::BoundingBox => "box".into(),
-            FieldType::Enum(cases) => format!("enum {{ {} }}", cases.join(", ")),
-            FieldType::List(inner) => format!("list[{}]", inner.describe()),
-            FieldType::Optional(inner) => format!("{}?", inner.describe()),
-            FieldType::Unchecked => "?".into(),
-        }
-    }
-}
-
 struct FieldSpec {
     name: String,
     /// The key in the data file (`@field("image_path")`, else the name).
     key: String,
-    ty: FieldType,
+    ty: Type,
     span: Span,
 }
 
@@ -99,7 +49,7 @@ fn field_specs(decl: &DatasetDecl) -> Option<Vec<FieldSpec>> {
                 FieldSpec {
                     name: field.name.name.clone(),
                     key: renamed.unwrap_or_else(|| field.name.name.clone()),
-                    ty: FieldType::from_ast(&field.ty),
+                    ty: type_of_ast(&field.ty, &HashMap::new()),
                     span: field.span,
                 }
             })
@@ -282,9 +232,23 @@ fn json_kind(value: &Value) -> &'static str {
 }
 
 /// What is wrong with one value, if anything: (code, message, help).
+fn stored_in_data(ty: &Type) -> bool {
+    match ty {
+        Type::Text
+        | Type::Int
+        | Type::Float
+        | Type::Bool
+        | Type::Image
+        | Type::BoundingBox
+        | Type::Enum(_) => true,
+        Type::List(inner) | Type::Optional(inner) => stored_in_data(inner),
+        _ => false,
+    }
+}
+
 fn check_value(
     value: &Value,
-    ty: &FieldType,
+    ty: &Type,
     data_dir: &Path,
 ) -> Option<(Code, String, Option<String>)> {
     let mismatch = |help: Option<String>| {
@@ -295,29 +259,28 @@ fn check_value(
         ))
     };
     match (ty, value) {
-        (FieldType::Optional(_), Value::Null) | (FieldType::Unchecked, _) => None,
+        (Type::Optional(_), Value::Null) => None,
+        // Types a data file cannot hold (tuples, other datasets' rows, unknown names) are not checked.
+        (ty, _) if !stored_in_data(ty) => None,
         (_, Value::Null) => Some((
             Code::E0404,
             "null".into(),
-            Some(format!(
-                "declare the field `{}?` if it may be missing",
-                ty.describe()
-            )),
+            Some(format!("declare the field `{}?` if it may be missing", ty)),
         )),
-        (FieldType::Optional(inner), _) => check_value(value, inner, data_dir),
-        (FieldType::Text, Value::String(_)) | (FieldType::Bool, Value::Bool(_)) => None,
-        (FieldType::Text, Value::Number(n)) => mismatch(Some(format!(
+        (Type::Optional(inner), _) => check_value(value, inner, data_dir),
+        (Type::Text, Value::String(_)) | (Type::Bool, Value::Bool(_)) => None,
+        (Type::Text, Value::Number(n)) => mismatch(Some(format!(
             "declare the field `{}` if it holds numbers, or quote them in the data",
             if n.is_f64() { "float" } else { "int" }
         ))),
-        (FieldType::Int, Value::Number(n))
+        (Type::Int, Value::Number(n))
             if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
         {
             None
         }
-        (FieldType::Int, Value::Number(_)) => mismatch(Some("declare the field `float`".into())),
-        (FieldType::Float, Value::Number(_)) => None,
-        (FieldType::Image, Value::String(path)) => {
+        (Type::Int, Value::Number(_)) => mismatch(Some("declare the field `float`".into())),
+        (Type::Float, Value::Number(_)) => None,
+        (Type::Image, Value::String(path)) => {
             let full = data_dir.join(path);
             (!full.exists()).then(|| {
                 (
@@ -330,14 +293,14 @@ fn check_value(
                 )
             })
         }
-        (FieldType::BoundingBox, Value::Array(items))
+        (Type::BoundingBox, Value::Array(items))
             if items.len() == 4 && items.iter().all(Value::is_number) =>
         {
             None
         }
-        (FieldType::BoundingBox, _) => mismatch(Some("a box is written [x1, y1, x2, y2]".into())),
-        (FieldType::Enum(cases), Value::String(case)) if cases.contains(case) => None,
-        (FieldType::Enum(cases), Value::String(case)) => {
+        (Type::BoundingBox, _) => mismatch(Some("a box is written [x1, y1, x2, y2]".into())),
+        (Type::Enum(cases), Value::String(case)) if cases.contains(case) => None,
+        (Type::Enum(cases), Value::String(case)) => {
             let help = match rlx_lang::closest(case, cases.iter().map(String::as_str)) {
                 Some(near) => format!("did you mean `{near}`? the cases are {}", cases.join(", ")),
                 None => format!(
@@ -347,7 +310,7 @@ fn check_value(
             };
             Some((Code::E0407, format!("\"{case}\""), Some(help)))
         }
-        (FieldType::List(inner), Value::Array(items)) => items
+        (Type::List(inner), Value::Array(items)) => items
             .iter()
             .take(MAX_LIST_ITEMS)
             .find_map(|item| check_value(item, inner, data_dir)),
@@ -403,7 +366,7 @@ fn check_rows(
         };
         for field in fields {
             match object.get(&field.key) {
-                None if matches!(field.ty, FieldType::Optional(_)) => {}
+                None if matches!(field.ty, Type::Optional(_)) => {}
                 None => record((field.name.clone(), Code::E0403), &|| Finding {
                     code: Code::E0403,
                     span: field.span,
@@ -411,8 +374,7 @@ fn check_rows(
                     help: Some(if field.key == field.name {
                         format!(
                             "mark it optional (`{}: {}?`), or map it to another key with `@field(\"...\")`",
-                            field.name,
-                            field.ty.describe()
+                            field.name, field.ty
                         )
                     } else {
                         format!(
@@ -439,8 +401,7 @@ fn check_rows(
                             ),
                             _ => format!(
                                 "field `{}` is declared `{}` but `{shown}` holds {found}",
-                                field.name,
-                                field.ty.describe()
+                                field.name, field.ty
                             ),
                         };
                         record((field.name.clone(), code), &|| Finding {

@@ -82,7 +82,9 @@ pub fn check(module: &Module, env: &dyn ModuleEnv) -> Vec<Diagnostic> {
     checker.diagnostics
 }
 
-fn type_of_ast(ty: &TypeExpr, datasets: &HashMap<String, Vec<(String, Type)>>) -> Type {
+/// The type a type expression denotes; `datasets` holds the row types known so far (names not in
+/// it are `Unknown`).
+pub fn type_of_ast(ty: &TypeExpr, datasets: &HashMap<String, Vec<(String, Type)>>) -> Type {
     match &ty.kind {
         TypeKind::Named { name, args } => match (name.name.as_str(), args.as_slice()) {
             ("float", []) => Type::Float,
