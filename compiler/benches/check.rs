@@ -118,11 +118,44 @@ fn main() {
         bytes as f64 / 1048576.0 / (median / 1e3)
     );
     println!(
-        "  phases (median): lex {lex:.2} ms, lex + parse {parse:.2} ms, resolve {:.2} ms",
+        "  phases (median): lex {lex:.2} ms, lex + parse {parse:.2} ms, resolve + type check {:.2} ms",
         median - parse
     );
     println!(
         "  target: < 20 ms -> {}",
         if median < 20.0 { "met" } else { "NOT met" }
     );
+    with_data(&file, iterations);
+}
+
+/// The same recipe with its data contracts: every dataset gets a JSON Lines file of 1,000 rows.
+fn with_data(file: &SourceFile, iterations: usize) {
+    let dir = std::env::temp_dir().join(format!("rlx-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+    let row = r#"{"problem": "What is 6 times 7?", "answer": "42", "level": 3, "reward": "rule", "refined_cot": "6 times 7 is 42."}"#;
+    let rows = format!("{row}\n").repeat(1_000);
+    let datasets = file.text.matches("dataset data_").count();
+    for b in 0..datasets {
+        std::fs::write(dir.join(format!("data/set_{b}.jsonl")), &rows).expect("data file");
+    }
+    let diagnostics = driver::check_source(file, &dir, CheckOptions::default());
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let mut times: Vec<f64> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(driver::check_source(file, &dir, CheckOptions::default()));
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[iterations / 2];
+    println!(
+        "with data contracts ({datasets} datasets of 1,000 JSON Lines rows, 200 checked each):"
+    );
+    println!("  median {median:.2} ms, min {:.2} ms", times[0]);
+    println!(
+        "  target (type checker issue): < 50 ms -> {}",
+        if median < 50.0 { "met" } else { "NOT met" }
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -14,9 +14,30 @@ use rlx_lang::types::Type;
 use rlx_lang::{Code, Diagnostic, Span};
 use serde_json::Value;
 
-/// Rows read from the start of a file, and rows sampled through the rest of it.
+/// Rows read from the start of a file, and rows sampled through the rest of it, at most; a recipe
+/// with many datasets shares `RECIPE_ROWS` among them (but each gets at least `MIN_ROWS` of each).
 const HEAD_ROWS: usize = 200;
 const SAMPLED_ROWS: usize = 200;
+const RECIPE_ROWS: usize = 8_000;
+const MIN_ROWS: usize = 25;
+
+/// How many rows one dataset's check reads.
+#[derive(Clone, Copy)]
+struct Budget {
+    head: usize,
+    sampled: usize,
+}
+
+impl Budget {
+    fn for_recipe(datasets: usize) -> Budget {
+        let share =
+            (RECIPE_ROWS / (2 * datasets.max(1))).clamp(MIN_ROWS, HEAD_ROWS.max(SAMPLED_ROWS));
+        Budget {
+            head: share.min(HEAD_ROWS),
+            sampled: share.min(SAMPLED_ROWS),
+        }
+    }
+}
 /// A `.json` file (one array) larger than this is not parsed.
 const MAX_JSON_BYTES: u64 = 64 << 20;
 /// A line longer than this is not read whole (a sampled row is skipped instead).
@@ -108,7 +129,7 @@ struct Sample {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn read_jsonl(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
+fn read_jsonl(path: &Path, shown: &str, span: Span, budget: Budget) -> std::io::Result<Sample> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
     let mut reader = BufReader::new(file);
@@ -119,7 +140,7 @@ fn read_jsonl(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
     let mut line = Vec::new();
     let mut line_number = 0;
     let mut consumed: u64 = 0;
-    while sample.rows.len() < HEAD_ROWS {
+    while sample.rows.len() < budget.head {
         line.clear();
         let read = reader.read_until(b'\n', &mut line)?;
         if read == 0 {
@@ -131,8 +152,8 @@ fn read_jsonl(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
     }
     // The rest of the file: rows at evenly spaced offsets.
     if consumed < size {
-        let step = (size - consumed) / SAMPLED_ROWS as u64;
-        for k in 0..SAMPLED_ROWS as u64 {
+        let step = (size - consumed) / budget.sampled as u64;
+        for k in 0..budget.sampled as u64 {
             let offset = consumed + k * step.max(1);
             if offset >= size {
                 break;
@@ -178,7 +199,7 @@ fn parse_row(line: &[u8], place: RowPlace, shown: &str, span: Span, sample: &mut
     }
 }
 
-fn read_json(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
+fn read_json(path: &Path, shown: &str, span: Span, budget: Budget) -> std::io::Result<Sample> {
     let size = std::fs::metadata(path)?.len();
     let mut sample = Sample {
         rows: Vec::new(),
@@ -200,12 +221,12 @@ fn read_json(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
     match serde_json::from_slice::<Value>(&text) {
         Ok(Value::Array(rows)) => {
             // The first rows, then every `step`-th row of the rest.
-            let step = (rows.len() / (HEAD_ROWS + SAMPLED_ROWS)).max(1);
+            let step = (rows.len() / (budget.head + budget.sampled)).max(1);
             sample.rows = rows
                 .into_iter()
                 .enumerate()
-                .filter(|(i, _)| *i < HEAD_ROWS || (i - HEAD_ROWS).is_multiple_of(step))
-                .take(HEAD_ROWS + SAMPLED_ROWS)
+                .filter(|(i, _)| *i < budget.head || (i - budget.head).is_multiple_of(step))
+                .take(budget.head + budget.sampled)
                 .map(|(i, row)| (RowPlace::Index(i + 1), row))
                 .collect();
         }
@@ -223,7 +244,7 @@ fn read_json(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
 
 /// The first rows of a Parquet file, then the first rows of evenly spaced row groups; each row as
 /// the JSON object Parquet's record API makes of it.
-fn read_parquet(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample> {
+fn read_parquet(path: &Path, shown: &str, span: Span, budget: Budget) -> std::io::Result<Sample> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     let file = File::open(path)?;
@@ -256,9 +277,9 @@ fn read_parquet(path: &Path, shown: &str, span: Span) -> std::io::Result<Sample>
     }
     for (turn, group) in picked_groups.into_iter().enumerate() {
         let budget = if turn == 0 {
-            HEAD_ROWS
+            budget.head
         } else {
-            SAMPLED_ROWS / 15 + 1
+            budget.sampled / 15 + 1
         };
         let rows = match reader.get_row_group(group).and_then(|g| {
             g.get_row_iter(None)
@@ -541,14 +562,37 @@ fn check_rows(
 
 /// Checks every dataset of `module` that reads a JSON or JSON Lines file (paths relative to `dir`).
 pub fn check_datasets(module: &Module, dir: &Path) -> Vec<Diagnostic> {
-    module
+    let datasets: Vec<&Item> = module
         .items
         .iter()
-        .flat_map(|item| check_dataset(item, dir))
-        .collect()
+        .filter(|item| matches!(&item.kind, ItemKind::Dataset(d) if data_source(d).is_some()))
+        .collect();
+    let budget = Budget::for_recipe(datasets.len());
+    // Files are independent: check them on every core, keeping the recipe's order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = datasets.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = datasets
+            .chunks(chunk)
+            .map(|items| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .flat_map(|item| check_dataset(item, dir, budget))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a data check does not panic"))
+            .collect()
+    })
 }
 
-fn check_dataset(item: &Item, dir: &Path) -> Vec<Diagnostic> {
+fn check_dataset(item: &Item, dir: &Path, budget: Budget) -> Vec<Diagnostic> {
     let ItemKind::Dataset(decl) = &item.kind else {
         return Vec::new();
     };
@@ -557,9 +601,9 @@ fn check_dataset(item: &Item, dir: &Path) -> Vec<Diagnostic> {
     };
     let path: PathBuf = dir.join(&shown);
     let sample = match format {
-        Format::JsonLines => read_jsonl(&path, &shown, span),
-        Format::Json => read_json(&path, &shown, span),
-        Format::Parquet => read_parquet(&path, &shown, span),
+        Format::JsonLines => read_jsonl(&path, &shown, span, budget),
+        Format::Json => read_json(&path, &shown, span, budget),
+        Format::Parquet => read_parquet(&path, &shown, span, budget),
     };
     match sample {
         Ok(sample) => {
