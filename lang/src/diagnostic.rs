@@ -241,6 +241,12 @@ impl Diagnostic {
         self
     }
 
+    /// "did you mean `candidate`?" as help, with the replacement an editor can apply at `span`.
+    pub fn with_did_you_mean(self, span: Span, candidate: &str) -> Self {
+        self.with_help(format!("did you mean `{candidate}`?"))
+            .with_suggestion(span, candidate)
+    }
+
     pub fn span(&self) -> Span {
         self.primary.span
     }

@@ -218,9 +218,7 @@ impl Resolver<'_> {
                 if let Some(candidate) =
                     suggest::closest(&path_text(&path), known.iter().map(String::as_str))
                 {
-                    diagnostic = diagnostic
-                        .with_help(format!("did you mean `{candidate}`?"))
-                        .with_suggestion(path_span, candidate);
+                    diagnostic = diagnostic.with_did_you_mean(path_span, candidate);
                 }
                 if let Some(note) = note {
                     diagnostic = diagnostic.with_note(note);
@@ -247,9 +245,7 @@ impl Resolver<'_> {
                 if let Some(candidate) =
                     suggest::closest(&use_name.name.name, exported.iter().map(String::as_str))
                 {
-                    diagnostic = diagnostic
-                        .with_help(format!("did you mean `{candidate}`?"))
-                        .with_suggestion(use_name.name.span, candidate);
+                    diagnostic = diagnostic.with_did_you_mean(use_name.name.span, candidate);
                 }
                 self.diagnostics.push(diagnostic);
                 all_found = false;
@@ -387,9 +383,7 @@ impl Resolver<'_> {
                     )
                     .with_label("not a type");
                     if let Some(candidate) = suggest::closest(&name.name, candidates) {
-                        diagnostic = diagnostic
-                            .with_help(format!("did you mean `{candidate}`?"))
-                            .with_suggestion(name.span, candidate);
+                        diagnostic = diagnostic.with_did_you_mean(name.span, candidate);
                     } else {
                         diagnostic = diagnostic.with_help("types are float, int, bool, text, image, box, list[T], T?, enum { ... }, completion, group, schedule, model, dataset, or a dataset's name for its rows");
                     }
@@ -445,9 +439,7 @@ impl Resolver<'_> {
                 name.name, module, module, name.name
             ));
         } else if let Some(candidate) = self.closest_visible(&name.name) {
-            diagnostic = diagnostic
-                .with_help(format!("did you mean `{candidate}`?"))
-                .with_suggestion(name.span, candidate);
+            diagnostic = diagnostic.with_did_you_mean(name.span, &candidate);
         }
         self.diagnostics.push(diagnostic);
     }
@@ -581,9 +573,7 @@ impl Resolver<'_> {
                         .with_label("not a role");
                         diagnostic =
                             match suggest::closest(&turn.role.name, CHAT_ROLES.iter().copied()) {
-                                Some(role) => diagnostic
-                                    .with_help(format!("did you mean `{role}`?"))
-                                    .with_suggestion(turn.role.span, role),
+                                Some(role) => diagnostic.with_did_you_mean(turn.role.span, role),
                                 None => diagnostic
                                     .with_help("the roles are `system`, `user` and `assistant`"),
                             };

@@ -138,6 +138,22 @@ fn signature_of(
     }))
 }
 
+/// "did you mean" when a candidate is close to `name`, else the list of `what` there is.
+fn did_you_mean_or_list<'n>(
+    diagnostic: Diagnostic,
+    name: &Ident,
+    candidates: impl Iterator<Item = &'n str> + Clone,
+    what: &str,
+) -> Diagnostic {
+    match suggest::closest(&name.name, candidates.clone()) {
+        Some(near) => diagnostic.with_did_you_mean(name.span, near),
+        None => {
+            let listed: Vec<String> = candidates.map(|n| format!("`{n}`")).collect();
+            diagnostic.with_help(format!("its {what} are {}", listed.join(", ")))
+        }
+    }
+}
+
 /// `c`, `ex` and `group` in algorithm and stage settings.
 fn settings_scope() -> Vec<(String, Type)> {
     vec![
@@ -494,18 +510,7 @@ impl<'a> Checker<'a> {
             format!("{owner} has no setting `{}`", key.name),
         )
         .with_label("unknown setting");
-        diagnostic = match suggest::closest(&key.name, names.clone()) {
-            Some(near) => diagnostic
-                .with_help(format!("did you mean `{near}`?"))
-                .with_suggestion(key.span, near),
-            None => diagnostic.with_help(format!(
-                "its settings are {}",
-                names
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        };
+        diagnostic = did_you_mean_or_list(diagnostic, key, names, "settings");
         self.diagnostics.push(diagnostic);
     }
 
@@ -1133,18 +1138,7 @@ impl<'a> Checker<'a> {
             format!("{owner} has no field `{}`", field.name),
         )
         .with_label("unknown field");
-        diagnostic = match suggest::closest(&field.name, names.clone()) {
-            Some(near) => diagnostic
-                .with_help(format!("did you mean `{near}`?"))
-                .with_suggestion(field.span, near),
-            None => diagnostic.with_help(format!(
-                "its fields are {}",
-                names
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        };
+        diagnostic = did_you_mean_or_list(diagnostic, field, names, "fields");
         self.diagnostics.push(diagnostic);
         Type::Unknown
     }
@@ -1220,18 +1214,8 @@ impl<'a> Checker<'a> {
                         )
                         .with_label("unknown argument");
                         let names = signature.params.iter().map(|p| p.name.as_str());
-                        diagnostic = match suggest::closest(&arg_name.name, names.clone()) {
-                            Some(near) => diagnostic
-                                .with_help(format!("did you mean `{near}`?"))
-                                .with_suggestion(arg_name.span, near),
-                            None => diagnostic.with_help(format!(
-                                "its parameters are {}",
-                                names
-                                    .map(|n| format!("`{n}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )),
-                        };
+                        diagnostic =
+                            did_you_mean_or_list(diagnostic, arg_name, names, "parameters");
                         self.diagnostics.push(diagnostic);
                         continue;
                     }
@@ -1373,9 +1357,7 @@ impl<'a> Checker<'a> {
                         if let Some(near) =
                             suggest::closest(&name.name, cases.iter().map(String::as_str))
                         {
-                            diagnostic = diagnostic
-                                .with_help(format!("did you mean `{near}`?"))
-                                .with_suggestion(name.span, near);
+                            diagnostic = diagnostic.with_did_you_mean(name.span, near);
                         }
                         self.diagnostics.push(diagnostic);
                     }
