@@ -304,15 +304,13 @@ impl Printer<'_> {
         if self.comment_within(expr.span) {
             return None;
         }
-        let mut printer = Printer {
-            source: self.source,
-            comments: &[],
-            next_comment: 0,
-            out: String::new(),
-            last_end: 0,
-        };
+        self.inline_text(expr)
+    }
+
+    /// The one-line text of an expression, whatever comments lie inside it.
+    fn inline_text(&self, expr: &Expr) -> Option<String> {
         let mut text = String::new();
-        printer.expr_inline(&mut text, expr)?;
+        self.expr_inline(&mut text, expr)?;
         Some(text)
     }
 
@@ -403,17 +401,9 @@ impl Printer<'_> {
             // Operators, fields and leaves have no vertical form: write them on one line, and put
             // any comment inside them after the construct.
             _ => {
-                let mut printer = Printer {
-                    source: self.source,
-                    comments: &[],
-                    next_comment: 0,
-                    out: String::new(),
-                    last_end: 0,
-                };
-                let mut text = String::new();
-                if printer.expr_inline(&mut text, expr).is_none() {
-                    text = self.text(expr.span).to_string();
-                }
+                let text = self
+                    .inline_text(expr)
+                    .unwrap_or_else(|| self.text(expr.span).to_string());
                 out.push_str(&text);
             }
         }
@@ -601,9 +591,9 @@ impl Printer<'_> {
         let parts: Option<Vec<String>> = entries
             .iter()
             .map(|entry| match &entry.kind {
-                EntryKind::Setting { key, value } => {
-                    self.inline(value).map(|v| format!("{} = {v}", key.name))
-                }
+                EntryKind::Setting { key, value } => self
+                    .inline_text(value)
+                    .map(|v| format!("{} = {v}", key.name)),
                 EntryKind::Stage { .. } | EntryKind::Block { .. } | EntryKind::Error => None,
             })
             .collect();
@@ -611,7 +601,7 @@ impl Printer<'_> {
     }
 
     /// One-line text of an expression; `None` for constructs that are always vertical.
-    fn expr_inline(&mut self, out: &mut String, expr: &Expr) -> Option<()> {
+    fn expr_inline(&self, out: &mut String, expr: &Expr) -> Option<()> {
         match &expr.kind {
             ExprKind::Int(_)
             | ExprKind::Float(_)
@@ -722,7 +712,7 @@ impl Printer<'_> {
         Some(())
     }
 
-    fn join_inline(&mut self, out: &mut String, items: &[Expr]) -> Option<()> {
+    fn join_inline(&self, out: &mut String, items: &[Expr]) -> Option<()> {
         for (index, item) in items.iter().enumerate() {
             if index > 0 {
                 out.push_str(", ");
