@@ -606,9 +606,9 @@ fn check_dataset(item: &Item, dir: &Path, budget: Budget) -> Vec<Diagnostic> {
         Format::Parquet => read_parquet(&path, &shown, span, budget),
     };
     match sample {
-        Ok(sample) => {
+        Ok(mut sample) => {
             let data_dir = path.parent().unwrap_or(dir);
-            let mut diagnostics = sample.diagnostics.clone();
+            let mut diagnostics = std::mem::take(&mut sample.diagnostics);
             diagnostics.extend(check_rows(decl, &fields, &sample, &shown, data_dir));
             diagnostics
         }

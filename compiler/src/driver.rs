@@ -168,23 +168,39 @@ pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec
     diagnostics
 }
 
-/// Checks one file: read, parse, resolve.
-pub fn check_file(path: &Path, options: CheckOptions) -> Result<FileReport, LoadError> {
+/// Reads a recipe: its text, and the E0100 diagnostic when it is not UTF-8.
+pub fn read_file(path: &Path) -> Result<(SourceFile, Option<Diagnostic>), LoadError> {
     let bytes = std::fs::read(path).map_err(|error| LoadError {
         path: path.to_path_buf(),
         message: io_message(&error),
     })?;
-    Ok(check_bytes(
-        path.display().to_string(),
-        bytes,
-        path.parent().unwrap_or(Path::new(".")),
-        options,
-    ))
+    Ok(source_from_bytes(path.display().to_string(), bytes))
+}
+
+/// The folder a recipe's `use`d modules and data files are relative to.
+pub fn recipe_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// Checks one file: read, parse, resolve, type-check, data contracts.
+pub fn check_file(path: &Path, options: CheckOptions) -> Result<FileReport, LoadError> {
+    let (file, utf8_error) = read_file(path)?;
+    Ok(check_loaded(file, utf8_error, recipe_dir(path), options))
 }
 
 /// Checks the bytes of a file shown as `name`, whose `use`d modules live in `dir`.
 pub fn check_bytes(name: String, bytes: Vec<u8>, dir: &Path, options: CheckOptions) -> FileReport {
     let (file, utf8_error) = source_from_bytes(name, bytes);
+    check_loaded(file, utf8_error, dir, options)
+}
+
+/// Checks a file already read: an encoding error is the whole report.
+pub fn check_loaded(
+    file: SourceFile,
+    utf8_error: Option<Diagnostic>,
+    dir: &Path,
+    options: CheckOptions,
+) -> FileReport {
     if let Some(diagnostic) = utf8_error {
         return FileReport {
             file,

@@ -156,22 +156,24 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> ExitCode {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (mut unformatted, mut broken, mut unreadable) = (0, 0, 0);
     for path in paths.iter().flat_map(|p| driver::expand_path(p)) {
-        let report = match driver::check_file(&path, driver::CheckOptions { data: false }) {
-            Ok(report) => report,
+        let (file, utf8_error) = match driver::read_file(&path) {
+            Ok(loaded) => loaded,
             Err(error) => {
                 unreadable += 1;
                 let _ = writeln!(stderr.lock(), "error: {error}");
                 continue;
             }
         };
-        let syntax_errors = report
-            .diagnostics
-            .iter()
-            .any(|d| d.code.as_str().starts_with("E01"));
-        let Some(formatted) =
-            rlx_lang::format::format(&report.file.text).filter(|_| !syntax_errors)
-        else {
+        // `format` declines a file with syntax errors; only then is the file checked, to say why.
+        let formatted = if utf8_error.is_none() {
+            rlx_lang::format::format(&file.text)
+        } else {
+            None
+        };
+        let Some(formatted) = formatted else {
             broken += 1;
+            let options = driver::CheckOptions { data: false };
+            let report = driver::check_loaded(file, utf8_error, driver::recipe_dir(&path), options);
             for diagnostic in report.diagnostics.iter().filter(|d| d.is_error()) {
                 let _ = stderr
                     .lock()
@@ -184,7 +186,7 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> ExitCode {
             );
             continue;
         };
-        if formatted == report.file.text {
+        if formatted == file.text {
             continue;
         }
         unformatted += 1;
