@@ -77,11 +77,11 @@ pub fn source_from_bytes(name: String, bytes: Vec<u8>) -> (SourceFile, Option<Di
 }
 
 /// The recipe modules (`use a::b::{...}` means `a/b.rlx` beside the recipe) that `module` imports,
-/// loaded and parsed for their exports.
+/// loaded and parsed: each one's syntax tree, or a note saying why it could not be read.
 fn load_local_modules(
     module: &Module,
     dir: &Path,
-) -> BTreeMap<Vec<String>, Result<Vec<String>, String>> {
+) -> BTreeMap<Vec<String>, Result<Module, String>> {
     let mut local = BTreeMap::new();
     for item in &module.items {
         let ItemKind::Use(decl) = &item.kind else {
@@ -96,23 +96,26 @@ fn load_local_modules(
             file.push(segment);
         }
         file.set_extension("rlx");
-        let exports = match std::fs::read_to_string(&file) {
-            Ok(text) => Ok(rlx_lang::parse(&text)
-                .module
-                .items
-                .iter()
-                .filter_map(|item| item.defined_name())
-                .map(|name| name.name.clone())
-                .collect()),
+        let parsed = match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(rlx_lang::parse(&text).module),
             Err(error) => Err(format!(
                 "looked for `{}`: {}",
                 file.display(),
                 io_message(&error)
             )),
         };
-        local.insert(path, exports);
+        local.insert(path, parsed);
     }
     local
+}
+
+fn exports(module: &Module) -> Vec<String> {
+    module
+        .items
+        .iter()
+        .filter_map(|item| item.defined_name())
+        .map(|name| name.name.clone())
+        .collect()
 }
 
 /// What `check` looks at besides the recipe itself.
@@ -128,13 +131,37 @@ impl Default for CheckOptions {
     }
 }
 
+/// Everything the compiler learns about one recipe.
+pub struct Analysis {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The plan, when the recipe has a `train` block and no errors.
+    pub plan: Option<crate::plan::Plan>,
+    /// Whether the recipe has a `train` block (a module of rewards has none).
+    pub has_train: bool,
+}
+
 /// Parses and resolves `file`, and checks its data contracts; `use`d modules and data files are
 /// looked up relative to `dir`.
 pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec<Diagnostic> {
+    analyze(file, dir, options).diagnostics
+}
+
+/// Every phase over `file`: parse, resolve, type-check, data contracts and, when all of those
+/// found no error, lowering to the plan (which checks what only the expanded settings show).
+pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis {
     let parsed = rlx_lang::parse(&file.text);
+    let loaded = load_local_modules(&parsed.module, dir);
     let env = RecipeEnv {
         stdlib: StdLib::get(),
-        local: load_local_modules(&parsed.module, dir),
+        local: loaded
+            .iter()
+            .map(|(path, module)| {
+                (
+                    path.clone(),
+                    module.as_ref().map(exports).map_err(Clone::clone),
+                )
+            })
+            .collect(),
     };
     let mut diagnostics = parsed.diagnostics;
     let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
@@ -164,8 +191,32 @@ pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec
     if options.data {
         diagnostics.extend(crate::data::check_datasets(&parsed.module, dir));
     }
+    let mut plan = None;
+    let has_train = parsed
+        .module
+        .items
+        .iter()
+        .any(|item| matches!(item.kind, ItemKind::Train(_)));
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        let locals: BTreeMap<Vec<String>, Module> = loaded
+            .into_iter()
+            .filter_map(|(path, module)| Some((path, module.ok()?)))
+            .collect();
+        let lowered = crate::lower::lower(&crate::lower::LowerInput {
+            module: &parsed.module,
+            source: file,
+            locals: &locals,
+            base_dir: dir.display().to_string(),
+        });
+        diagnostics.extend(lowered.diagnostics);
+        plan = lowered.plan;
+    }
     rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
-    diagnostics
+    Analysis {
+        diagnostics,
+        plan,
+        has_train,
+    }
 }
 
 /// Reads a recipe: its text, and the E0100 diagnostic when it is not UTF-8.
@@ -234,4 +285,37 @@ pub fn expand_path(path: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// The shape of the plan's policy: from `tiny(...)`'s arguments, or from the `config.json` in a
+/// Hugging Face model folder.
+pub fn policy_shape(plan: &crate::plan::Plan) -> crate::explain::PolicyShape {
+    use crate::explain::ModelShape;
+    use crate::plan::Value;
+    let model = plan
+        .models
+        .iter()
+        .find(|m| m.name == plan.policy)
+        .ok_or_else(|| format!("`{}` is not declared", plan.policy))?;
+    if let Some(shape) = ModelShape::of_constructor(model) {
+        return Ok(shape);
+    }
+    let Some(Value::Text(path)) = model.args.get("path") else {
+        return Err(format!("`{}` models have no size here", model.constructor));
+    };
+    let dtype = match model.args.get("dtype") {
+        Some(Value::Text(dtype)) => dtype.as_str(),
+        _ => "f32",
+    };
+    let config = Path::new(&plan.base_dir).join(path).join("config.json");
+    let text = std::fs::read_to_string(&config)
+        .map_err(|e| format!("cannot read `{}`: {}", config.display(), io_message(&e)))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("`{}` is not JSON: {e}", config.display()))?;
+    ModelShape::of_config(&json, dtype).ok_or_else(|| {
+        format!(
+            "`{}` lacks hidden_size, num_hidden_layers, num_attention_heads, intermediate_size or vocab_size",
+            config.display()
+        )
+    })
 }

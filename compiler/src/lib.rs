@@ -3,6 +3,10 @@
 
 pub mod data;
 pub mod driver;
+pub mod eval;
+pub mod explain;
+pub mod lower;
+pub mod plan;
 pub mod render;
 pub mod source;
 pub mod stdlib;

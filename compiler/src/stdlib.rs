@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_stdlib_file_parses_and_resolves_clean() {
+    fn every_stdlib_file_parses_resolves_and_type_checks_clean() {
         let stdlib = StdLib::get();
         let env = RecipeEnv {
             stdlib,
@@ -154,6 +154,13 @@ mod tests {
                 "std::{} does not resolve: {:?}",
                 module.name,
                 resolved
+            );
+            let typed = rlx_lang::typeck::check(&module.module, &env);
+            assert!(
+                typed.is_empty(),
+                "std::{} does not type-check: {:?}",
+                module.name,
+                typed
             );
             assert!(!module.exports.is_empty());
         }

@@ -35,8 +35,30 @@ pub fn signature(item: &Item, source: &str) -> Option<String> {
         ItemKind::Extern(ExternDecl::Let(l)) => {
             Some(format!("{}: {}", l.name.name, type_text(&l.ty)))
         }
+        ItemKind::Fn(f) => Some(format!(
+            "{}({}){}",
+            f.name.name,
+            f.params
+                .iter()
+                .map(|p| param_text(p, source))
+                .collect::<Vec<_>>()
+                .join(", "),
+            f.result
+                .as_ref()
+                .map(|t| format!(" -> {}", type_text(t)))
+                .unwrap_or_default()
+        )),
         _ => None,
     }
+}
+
+/// What a function written in rlx expands to: its body on one line.
+fn definition(item: &Item, source: &str) -> Option<String> {
+    let ItemKind::Fn(f) = &item.kind else {
+        return None;
+    };
+    let body = &source[f.body.span.start..f.body.span.end];
+    Some(body.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// The whole of docs/stdlib.md.
@@ -62,7 +84,11 @@ pub fn markdown() -> String {
         ));
         for item in &module.module.items {
             if let Some(signature) = signature(item, module.source) {
-                let docs = item.docs.join(" ").replace('|', "\\|");
+                let mut docs = item.docs.join(" ");
+                if let Some(body) = definition(item, module.source) {
+                    docs.push_str(&format!(" Defined as `{body}`."));
+                }
+                let docs = docs.replace('|', "\\|");
                 out.push_str(&format!(
                     "| `{}` | {docs} |\n",
                     signature.replace('|', "\\|")

@@ -80,6 +80,10 @@ pub enum Code {
     E0311,
     /// Settings that contradict each other (a batch that is not a multiple of the group size).
     E0312,
+    /// A KL penalty both in the loss (`kl`) and in the reward (`kl_reward`).
+    E0313,
+    /// A reward or prompt reads a field that the stage's dataset does not have.
+    E0314,
     /// A data file that cannot be opened or read.
     E0401,
     /// A row that is not a JSON object (or a file that is not JSON).
@@ -94,6 +98,11 @@ pub enum Code {
     E0406,
     /// A value that is not one of its enum's cases.
     E0407,
+    /// A setting that must be known before training depends on the data, or a schedule on more
+    /// than the step.
+    E0408,
+    /// A recipe without a `train` block (nothing to build), or with more than one.
+    E0409,
     /// An imported name that is never used.
     W0201,
     /// A field in the data that the schema does not declare.
@@ -137,6 +146,8 @@ impl Code {
             Code::E0310 => "E0310",
             Code::E0311 => "E0311",
             Code::E0312 => "E0312",
+            Code::E0313 => "E0313",
+            Code::E0314 => "E0314",
             Code::E0401 => "E0401",
             Code::E0402 => "E0402",
             Code::E0403 => "E0403",
@@ -144,6 +155,8 @@ impl Code {
             Code::E0405 => "E0405",
             Code::E0406 => "E0406",
             Code::E0407 => "E0407",
+            Code::E0408 => "E0408",
+            Code::E0409 => "E0409",
             Code::W0201 => "W0201",
             Code::W0401 => "W0401",
             Code::W0402 => "W0402",

@@ -49,20 +49,15 @@ const fn open_unit() -> Range {
     }
 }
 
-const fn unit() -> Range {
-    Range {
-        low: Some(Bound {
-            value: 0.0,
-            inclusive: true,
-        }),
-        high: Some(Bound {
-            value: 1.0,
-            inclusive: true,
-        }),
-    }
-}
-
-const PRESETS: &[&str] = &["grpo", "dapo", "dr_grpo", "gspo", "rloo", "reinforce_pp"];
+const PRESETS: &[&str] = &[
+    "grpo",
+    "dapo",
+    "dr_grpo",
+    "gspo",
+    "rloo",
+    "reinforce_pp",
+    "policy_gradient",
+];
 
 /// The range of `function`'s parameter `param`, if it has one. Tuples (clip bounds, betas) are
 /// checked element by element.
@@ -71,8 +66,9 @@ pub fn range_of(function: &str, param: &str) -> Option<Range> {
         return match param {
             "group" => Some(at_least(2.0)),
             "clip" => Some(open_unit()),
-            "epochs" | "max_tokens" => Some(at_least(1.0)),
-            "minibatch" | "entropy" => Some(at_least(0.0)),
+            "epochs" => Some(at_least(1.0)),
+            "minibatch" | "entropy" | "max_tokens" | "norm_length" => Some(at_least(0.0)),
+            "dual_clip" => Some(above(1.0)),
             _ => None,
         };
     }
@@ -109,7 +105,16 @@ pub fn range_of(function: &str, param: &str) -> Option<Range> {
         ("rollout" | "eval", "max_tokens") => Some(at_least(1.0)),
         ("constant" | "cosine" | "warmup_cosine", "peak" | "value") => Some(above(0.0)),
         ("warmup_cosine", "warmup") => Some(at_least(0.0)),
-        ("ramp", "fraction") => Some(unit()),
+        ("ramp", "fraction") => Some(Range {
+            low: Some(Bound {
+                value: 0.0,
+                inclusive: false,
+            }),
+            high: Some(Bound {
+                value: 1.0,
+                inclusive: true,
+            }),
+        }),
         ("numeric_close", "tolerance") => Some(at_least(0.0)),
         _ => None,
     }

@@ -29,6 +29,8 @@ pub const BUILTIN_TYPES: &[&str] = &[
     "chat",
     "estimator",
     "aggregation",
+    "baseline",
+    "scaling",
     "settings",
 ];
 

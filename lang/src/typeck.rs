@@ -105,6 +105,8 @@ pub fn type_of_ast(ty: &TypeExpr, datasets: &HashMap<String, Vec<(String, Type)>
             ("chat", []) => Type::Chat,
             ("estimator", []) => Type::Estimator,
             ("aggregation", []) => Type::Aggregation,
+            ("baseline", []) => Type::Baseline,
+            ("scaling", []) => Type::Scaling,
             (row, []) if datasets.contains_key(row) => Type::Row(row.to_string()),
             _ => Type::Unknown,
         },
@@ -275,6 +277,14 @@ impl<'a> Checker<'a> {
                 signature_of(&f.params, type_of_ast(&f.result, &none), &none)
             }
             ItemKind::Extern(ExternDecl::Let(l)) => type_of_ast(&l.ty, &none),
+            // Functions of the standard library declare their result types.
+            ItemKind::Fn(f) | ItemKind::Reward(f) => signature_of(
+                &f.params,
+                f.result
+                    .as_ref()
+                    .map_or(Type::Unknown, |t| type_of_ast(t, &none)),
+                &none,
+            ),
             _ => Type::Unknown,
         }
     }
@@ -742,11 +752,12 @@ impl<'a> Checker<'a> {
             }
         }
         let preset = self.env.declaration(&[], &callee.name)?;
-        let ItemKind::Extern(ExternDecl::Fn(f)) = &preset.kind else {
-            return None;
+        let params = match &preset.kind {
+            ItemKind::Extern(ExternDecl::Fn(f)) => &f.params,
+            ItemKind::Fn(f) => &f.params,
+            _ => return None,
         };
-        let default = f
-            .params
+        let default = params
             .iter()
             .find(|p| p.name.name == "group")?
             .default

@@ -28,6 +28,8 @@ pub enum Type {
     Chat,
     Estimator,
     Aggregation,
+    Baseline,
+    Scaling,
     Function(Rc<Signature>),
     /// Not known here (an error already reported, or a value this checker does not look into):
     /// compatible with everything, so one mistake is reported once.
@@ -126,6 +128,8 @@ impl fmt::Display for Type {
             Type::Chat => f.write_str("chat"),
             Type::Estimator => f.write_str("estimator"),
             Type::Aggregation => f.write_str("aggregation"),
+            Type::Baseline => f.write_str("baseline"),
+            Type::Scaling => f.write_str("scaling"),
             Type::Function(signature) => write!(
                 f,
                 "fn({}) -> {}",

@@ -36,6 +36,38 @@ enum Command {
         #[arg(long)]
         no_data: bool,
     },
+    /// Check a recipe and write its execution plan (JSON).
+    Build {
+        /// The recipe.
+        file: PathBuf,
+        /// Where to write the plan; standard output when left out.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        message_format: Format,
+        /// When to colour human-readable output.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+        /// Do not open the datasets' files.
+        #[arg(long)]
+        no_data: bool,
+    },
+    /// Print a recipe's plan for people: stages, expanded presets with where each setting came
+    /// from, the reward graph, schedules, tokens per step and a memory estimate.
+    Explain {
+        /// The recipe.
+        file: PathBuf,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        message_format: Format,
+        /// When to colour human-readable output.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+        /// Do not open the datasets' files.
+        #[arg(long)]
+        no_data: bool,
+    },
     /// Format recipes in place in the canonical layout (comments kept).
     Fmt {
         /// Recipe files, or directories to search for `.rlx` files.
@@ -90,7 +122,132 @@ fn main() -> ExitCode {
             color,
             driver::CheckOptions { data: !no_data },
         ),
+        Command::Build {
+            file,
+            output,
+            message_format,
+            color,
+            no_data,
+        } => {
+            let options = driver::CheckOptions { data: !no_data };
+            match compile(&file, message_format, color, options) {
+                Ok(plan) => write_plan(&plan, output.as_deref()),
+                Err(code) => code,
+            }
+        }
+        Command::Explain {
+            file,
+            message_format,
+            color,
+            no_data,
+        } => {
+            let options = driver::CheckOptions { data: !no_data };
+            match compile(&file, message_format, color, options) {
+                Ok(plan) => {
+                    let shape = driver::policy_shape(&plan);
+                    print!("{}", rlx_compiler::explain::explain(&plan, &shape));
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            }
+        }
         Command::Fmt { files, check } => fmt(&files, check),
+    }
+}
+
+fn message_format(format: Format) -> MessageFormat {
+    match format {
+        Format::Human => MessageFormat::Human,
+        Format::Short => MessageFormat::Short,
+        Format::Json => MessageFormat::Json,
+    }
+}
+
+fn use_color(color: ColorChoice) -> bool {
+    match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+/// Every phase over one recipe; its diagnostics are printed, and the plan returned when there
+/// is one.
+fn compile(
+    path: &std::path::Path,
+    format: Format,
+    color: ColorChoice,
+    options: driver::CheckOptions,
+) -> Result<rlx_compiler::plan::Plan, ExitCode> {
+    let format = message_format(format);
+    let color = use_color(color);
+    let stderr = std::io::stderr();
+    let (file, utf8_error) = driver::read_file(path).map_err(|error| {
+        let _ = writeln!(stderr.lock(), "error: {error}");
+        ExitCode::from(EXIT_USAGE_OR_IO)
+    })?;
+    let analysis = match utf8_error {
+        Some(diagnostic) => driver::Analysis {
+            diagnostics: vec![diagnostic],
+            plan: None,
+            has_train: false,
+        },
+        None => driver::analyze(&file, driver::recipe_dir(path), options),
+    };
+    for diagnostic in &analysis.diagnostics {
+        let text = render::render(format, &file, diagnostic, color);
+        let _ = if format == MessageFormat::Json {
+            std::io::stdout().lock().write_all(text.as_bytes())
+        } else {
+            stderr.lock().write_all(text.as_bytes())
+        };
+    }
+    match analysis.plan {
+        Some(plan) => Ok(plan),
+        None if analysis.diagnostics.iter().any(|d| d.is_error()) => {
+            Err(ExitCode::from(EXIT_ERRORS))
+        }
+        None => {
+            let _ = writeln!(
+                stderr.lock(),
+                "error: `{}` has no `train` block: nothing to build (a module of rewards is checked with `rlxc check`)",
+                path.display()
+            );
+            Err(ExitCode::from(EXIT_ERRORS))
+        }
+    }
+}
+
+/// Writes the plan to `output` (atomically) or to standard output.
+fn write_plan(plan: &rlx_compiler::plan::Plan, output: Option<&std::path::Path>) -> ExitCode {
+    let json = plan.to_json();
+    match output {
+        None => {
+            let _ = std::io::stdout().lock().write_all(json.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Some(path) => match write_atomically(path, &json) {
+            Ok(()) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "wrote the plan of {} stage{} to `{}`",
+                    plan.stages.len(),
+                    if plan.stages.len() == 1 { "" } else { "s" },
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "error: cannot write `{}`: {error}",
+                    path.display()
+                );
+                ExitCode::from(EXIT_USAGE_OR_IO)
+            }
+        },
     }
 }
 
@@ -100,18 +257,8 @@ fn check(
     color: ColorChoice,
     options: driver::CheckOptions,
 ) -> ExitCode {
-    let format = match format {
-        Format::Human => MessageFormat::Human,
-        Format::Short => MessageFormat::Short,
-        Format::Json => MessageFormat::Json,
-    };
-    let color = match color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
+    let format = message_format(format);
+    let color = use_color(color);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let (mut files, mut errors, mut warnings, mut unreadable) = (0, 0, 0, 0);
