@@ -399,8 +399,20 @@ fn algorithm(out: &mut String, stage: &StagePlan, rl: &RlPlan) {
         ),
         ("dual_clip", option(a.dual_clip)),
         ("sequence_ratio", a.sequence_ratio.to_string()),
-        ("baseline", snake(&format!("{:?}", a.baseline))),
-        ("scale", snake(&format!("{:?}", a.scale))),
+        (
+            "baseline",
+            match a.baseline {
+                Baseline::None => "no_baseline".into(),
+                other => snake(&format!("{other:?}")),
+            },
+        ),
+        (
+            "scale",
+            match a.scale {
+                Scaling::None => "no_scaling".into(),
+                other => snake(&format!("{other:?}")),
+            },
+        ),
         ("kl", kl(&a.kl)),
         ("kl_reward", kl(&a.kl_reward)),
         ("aggregate", snake(&format!("{:?}", a.aggregate))),
@@ -713,7 +725,7 @@ fn snake(debug: &str) -> String {
             out.push(ch);
         }
     }
-    if out == "none" { "none".into() } else { out }
+    out
 }
 
 /// 7.62 B, 494 M, 1.2 K

@@ -14,8 +14,12 @@ fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// The ui cases: `.rlx` files outside `files/` folders (which hold what cases read: data, modules).
 fn rlx_files(dir: &Path) -> Vec<PathBuf> {
     rlx_compiler::driver::expand_path(dir)
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "files"))
+        .collect()
 }
 
 struct Run {

@@ -46,7 +46,11 @@ impl<'a> Lowerer<'a> {
                 _ => {}
             }
         }
-        if stages.is_empty() {
+        let written = train
+            .entries
+            .iter()
+            .any(|e| matches!(e.kind, EntryKind::Stage { .. }));
+        if !written {
             self.error(
                 Code::E0409,
                 train.model.span,
