@@ -706,10 +706,8 @@ fn round(v: f64) -> String {
     } else {
         let text = format!("{v:.6}");
         let text = text.trim_end_matches('0');
-        let text = text
-            .strip_suffix('.')
-            .map_or(text.to_string(), |t| format!("{t}.0"));
-        text
+        text.strip_suffix('.')
+            .map_or(text.to_string(), |t| format!("{t}.0"))
     }
 }
 

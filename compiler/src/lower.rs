@@ -10,6 +10,7 @@
 //! field its stage's dataset lacks, settings that are not known before training).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use rlx_lang::ast::*;
@@ -202,28 +203,84 @@ struct RowContext {
 #[derive(Default)]
 struct GraphBuilder {
     nodes: Vec<Node>,
-    index: HashMap<String, NodeId>,
+    /// Nodes by the hash of (op, inputs, type), for hash-consing.
+    index: HashMap<u64, Vec<NodeId>>,
+}
+
+/// Hashes a value, floats by their bits (so `0.0` and `-0.0` stay apart, as `==` on nodes wants
+/// for constants that print differently).
+fn hash_value(value: &Value, state: &mut impl Hasher) {
+    std::mem::discriminant(value).hash(state);
+    match value {
+        Value::None => {}
+        Value::Bool(b) => b.hash(state),
+        Value::Int(v) => v.hash(state),
+        Value::Float(v) => v.to_bits().hash(state),
+        Value::Text(t) => t.hash(state),
+        Value::List(items) | Value::Tuple(items) => {
+            items.len().hash(state);
+            for item in items {
+                hash_value(item, state);
+            }
+        }
+    }
+}
+
+fn hash_node(op: &Op, inputs: &[NodeId], ty: &str) -> u64 {
+    let mut state = std::collections::hash_map::DefaultHasher::new();
+    std::mem::discriminant(op).hash(&mut state);
+    match op {
+        Op::Const { value } => hash_value(value, &mut state),
+        Op::Completion { field } | Op::Row { field } => field.hash(&mut state),
+        Op::Step { var } => var.hash(&mut state),
+        Op::Unary { operator } => operator.hash(&mut state),
+        Op::Binary { operator } => operator.hash(&mut state),
+        Op::Call { function } => function.hash(&mut state),
+        Op::Judge { model, args } => (model, args).hash(&mut state),
+        Op::Group { stat } => stat.hash(&mut state),
+        Op::Select | Op::IsSome | Op::Unwrap | Op::List | Op::Tuple | Op::Index => {}
+    }
+    inputs.hash(&mut state);
+    ty.hash(&mut state);
+    state.finish()
 }
 
 impl GraphBuilder {
     /// Adds a node, or finds the same one added before; folds it when its inputs are constants.
     fn add(&mut self, op: Op, inputs: Vec<NodeId>, ty: String) -> NodeId {
-        let constants: Option<Vec<Value>> = inputs.iter().map(|&i| self.constant(i)).collect();
-        let (op, inputs) = match constants.and_then(|values| crate::eval::fold(&op, &values)) {
-            Some(Ok(value)) => (Op::Const { value }, Vec::new()),
-            _ => (op, inputs),
+        let foldable =
+            !matches!(op, Op::Const { .. }) && inputs.iter().all(|&i| self.is_constant(i));
+        let (op, inputs) = if foldable {
+            let values: Vec<Value> = inputs.iter().filter_map(|&i| self.constant(i)).collect();
+            // Folding copies the constants; texts are the only big ones, and only `+` and
+            // comparisons fold them.
+            match crate::eval::fold(&op, &values) {
+                Some(Ok(value)) => (Op::Const { value }, Vec::new()),
+                _ => (op, inputs),
+            }
+        } else {
+            (op, inputs)
         };
         if let Some(same) = self.identity(&op, &inputs, &ty) {
             return same;
         }
-        let key = format!("{op:?}|{inputs:?}|{ty}");
-        if let Some(&id) = self.index.get(&key) {
-            return id;
+        let hash = hash_node(&op, &inputs, &ty);
+        if let Some(candidates) = self.index.get(&hash) {
+            for &id in candidates {
+                let node = &self.nodes[id as usize];
+                if node.op == op && node.inputs == inputs && node.ty == ty {
+                    return id;
+                }
+            }
         }
         let id = self.nodes.len() as NodeId;
         self.nodes.push(Node { op, inputs, ty });
-        self.index.insert(key, id);
+        self.index.entry(hash).or_default().push(id);
         id
+    }
+
+    fn is_constant(&self, id: NodeId) -> bool {
+        matches!(self.nodes[id as usize].op, Op::Const { .. })
     }
 
     /// `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`: the operand itself, when it has the
@@ -232,7 +289,10 @@ impl GraphBuilder {
         let Op::Binary { operator } = op else {
             return None;
         };
-        let is = |id: NodeId, v: f64| self.constant(id).and_then(|c| c.as_f64()) == Some(v);
+        let is = |id: NodeId, v: f64| match &self.nodes[id as usize].op {
+            Op::Const { value } => value.as_f64() == Some(v),
+            _ => false,
+        };
         let (a, b) = (*inputs.first()?, *inputs.get(1)?);
         let same = match operator {
             BinaryOperator::Add if is(b, 0.0) => a,

@@ -169,6 +169,7 @@ pub struct StagePlan {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[allow(clippy::large_enum_variant)] // a plan holds a handful of stages; boxing buys nothing
 pub enum StageKind {
     Sft(SftPlan),
     Rl(RlPlan),

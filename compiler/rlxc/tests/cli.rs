@@ -246,3 +246,55 @@ fn the_examples_and_stdlib_are_formatted() {
     let (code, _, stderr) = rlxc(&["fmt", "--check", "examples", "stdlib"]);
     assert_eq!(code, 0, "run `rlxc fmt examples stdlib`:\n{stderr}");
 }
+
+#[test]
+fn build_writes_a_plan_that_reads_back_and_explain_prints_it() {
+    let dir = std::env::temp_dir().join(format!("rlxc-build-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("plan.json");
+    let (code, stdout, stderr) = rlxc(&[
+        "build",
+        "examples/dapo.rlx",
+        "-o",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("wrote the plan of 1 stage"), "{stderr}");
+    let json = std::fs::read_to_string(&out).expect("plan written");
+    let plan = rlx_compiler::plan::Plan::from_json("plan.json", &json).expect("plan reads back");
+    assert_eq!(plan.stages.len(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+
+    // Without -o the plan goes to stdout.
+    let (code, stdout, _) = rlxc(&["build", "examples/dapo.rlx"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout, json);
+
+    let (code, stdout, _) = rlxc(&["explain", "examples/dapo.rlx"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("algorithm dapo (expanded)"), "{stdout}");
+    assert!(stdout.contains("dynamic_sampling   true"), "{stdout}");
+}
+
+#[test]
+fn build_refuses_a_recipe_with_errors_or_without_a_train_block() {
+    let (code, stdout, stderr) =
+        rlxc(&["build", "tests/ui/plan/kl_written_twice.rlx", "--no-data"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("E0313"), "{stderr}");
+
+    let (code, _, stderr) = rlxc(&["build", "examples/modules/rewards.rlx"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("has no `train` block: nothing to build"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = rlxc(&["explain", "no/such.rlx"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read"), "{stderr}");
+}

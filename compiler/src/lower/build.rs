@@ -271,9 +271,7 @@ impl<'a> Lowerer<'a> {
     /// The fields of a dataset as name and type: its schema, or for a `mix` without one the
     /// fields its parts share.
     fn dataset_fields(&self, name: &str, depth: usize) -> Option<Vec<(String, String)>> {
-        let Some((_, item)) = self.global(ModuleId::Recipe, name) else {
-            return None;
-        };
+        let (_, item) = self.global(ModuleId::Recipe, name)?;
         let ItemKind::Dataset(d) = &item.kind else {
             return None;
         };
