@@ -35,7 +35,7 @@ pub fn signature(item: &Item, source: &str) -> Option<String> {
         ItemKind::Extern(ExternDecl::Let(l)) => {
             Some(format!("{}: {}", l.name.name, type_text(&l.ty)))
         }
-        ItemKind::Fn(f) => Some(format!(
+        ItemKind::Fn(f) | ItemKind::Reward(f) => Some(format!(
             "{}({}){}",
             f.name.name,
             f.params
@@ -54,7 +54,7 @@ pub fn signature(item: &Item, source: &str) -> Option<String> {
 
 /// What a function written in rlx expands to: its body on one line.
 fn definition(item: &Item, source: &str) -> Option<String> {
-    let ItemKind::Fn(f) = &item.kind else {
+    let (ItemKind::Fn(f) | ItemKind::Reward(f)) = &item.kind else {
         return None;
     };
     let body = &source[f.body.span.start..f.body.span.end];
