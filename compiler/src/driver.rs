@@ -109,15 +109,6 @@ fn load_local_modules(
     local
 }
 
-fn exports(module: &Module) -> Vec<String> {
-    module
-        .items
-        .iter()
-        .filter_map(|item| item.defined_name())
-        .map(|name| name.name.clone())
-        .collect()
-}
-
 /// What `check` looks at besides the recipe itself.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckOptions {
@@ -158,7 +149,10 @@ pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis
             .map(|(path, module)| {
                 (
                     path.clone(),
-                    module.as_ref().map(exports).map_err(Clone::clone),
+                    module
+                        .as_ref()
+                        .map(crate::stdlib::exports)
+                        .map_err(Clone::clone),
                 )
             })
             .collect(),

@@ -305,7 +305,7 @@ fn stage(
                 "  per step: {} rows (prompt and target tokens depend on the data)",
                 sft.batch
             );
-            memory(out, policy, plan, None, sft.batch as u64, 0);
+            memory(out, policy, None, sft.batch as u64, 0);
         }
         StageKind::Rl(rl) => {
             setting(out, 2, "prompt", &rl.prompt.name, &origin("prompt"));
@@ -365,7 +365,6 @@ fn stage(
             memory(
                 out,
                 policy,
-                plan,
                 Some(reference),
                 rl.batch as u64,
                 r.max_tokens as u64,
@@ -472,7 +471,6 @@ fn reward_graph(out: &mut String, graph: &Graph, rl: &RlPlan) {
 fn memory(
     out: &mut String,
     policy: &PolicyShape,
-    plan: &Plan,
     reference: Option<bool>,
     sequences: u64,
     max_tokens: u64,
@@ -480,7 +478,6 @@ fn memory(
     let Ok(shape) = policy else {
         return;
     };
-    let _ = plan;
     let p = shape.parameters();
     let weights = p * shape.dtype_bytes;
     let gradients = p * 4;

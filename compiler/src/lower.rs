@@ -31,12 +31,11 @@ pub struct LowerInput<'a> {
     pub base_dir: String,
 }
 
-/// The plan, when the recipe has a `train` block and lowering found no error, and what it found.
+/// The plan, when the recipe has a `train` block and lowering found no error, and what it found
+/// (nothing for a recipe without a `train` block: a module of rewards).
 pub struct Lowered {
     pub plan: Option<Plan>,
     pub diagnostics: Vec<Diagnostic>,
-    /// False when the recipe has no `train` block (a module of rewards): nothing to build.
-    pub has_train: bool,
 }
 
 pub fn lower(input: &LowerInput) -> Lowered {
@@ -54,7 +53,6 @@ pub fn lower(input: &LowerInput) -> Lowered {
         return Lowered {
             plan: None,
             diagnostics: Vec::new(),
-            has_train: false,
         };
     };
     for (_, second) in trains.iter().skip(1) {
@@ -88,7 +86,6 @@ pub fn lower(input: &LowerInput) -> Lowered {
     Lowered {
         plan: plan.filter(|_| !failed),
         diagnostics,
-        has_train: true,
     }
 }
 
@@ -539,18 +536,34 @@ impl<'a> Lowerer<'a> {
             })
     }
 
-    fn implicit_args(&self, module: ModuleId, params: &[Param]) -> Vec<Term<'a>> {
-        params
+    /// A per-completion function applied to the completion, row and group at hand: what its bare
+    /// name means in settings, or where its value is wanted (`group.mean(accuracy)`).
+    fn apply_implicitly(
+        &mut self,
+        module: ModuleId,
+        item: &'a Item,
+        f: &'a FnDecl,
+        span: Span,
+    ) -> Term<'a> {
+        let args = f
+            .params
             .iter()
-            .map(|p| match p.ty.as_ref().map(|t| &t.kind) {
-                Some(TypeKind::Named { name, .. }) if name.name == "completion" => Term::Completion,
-                Some(TypeKind::Named { name, .. }) if name.name == "group" => Term::Group,
-                _ => {
-                    let _ = module;
-                    Term::Row
-                }
+            .map(|p| Bound {
+                name: p.name.name.clone(),
+                term: match p.ty.as_ref().map(|t| &t.kind) {
+                    Some(TypeKind::Named { name, .. }) if name.name == "completion" => {
+                        Term::Completion
+                    }
+                    Some(TypeKind::Named { name, .. }) if name.name == "group" => Term::Group,
+                    _ => Term::Row,
+                },
+                origin: Origin::Preset {
+                    name: f.name.name.clone(),
+                },
+                span: None,
             })
-            .collect()
+            .collect();
+        self.inline(module, item, f, args, span)
     }
 
     fn name(&mut self, ident: &'a Ident, frame: &Frame<'a>) -> Term<'a> {
@@ -603,20 +616,7 @@ impl<'a> Lowerer<'a> {
             ItemKind::Fn(f) | ItemKind::Reward(f) | ItemKind::Prompt(f)
                 if frame.settings && self.per_completion(module, &f.params) =>
             {
-                let args = self
-                    .implicit_args(module, &f.params)
-                    .into_iter()
-                    .zip(&f.params)
-                    .map(|(term, p)| Bound {
-                        name: p.name.name.clone(),
-                        term,
-                        origin: Origin::Preset {
-                            name: f.name.name.clone(),
-                        },
-                        span: None,
-                    })
-                    .collect();
-                self.inline(module, item, f, args, span)
+                self.apply_implicitly(module, item, f, span)
             }
             ItemKind::Fn(_)
             | ItemKind::Reward(_)
@@ -650,11 +650,11 @@ impl<'a> Lowerer<'a> {
 
     fn expr(&mut self, e: &'a Expr, frame: &Frame<'a>) -> Term<'a> {
         match &e.kind {
-            ExprKind::Int(v) => self.graph.value(Value::Int(*v)).into_term(),
-            ExprKind::Float(v) => self.graph.value(Value::Float(*v)).into_term(),
-            ExprKind::Str(s) => self.graph.value(Value::Text(s.clone())).into_term(),
-            ExprKind::Bool(b) => self.graph.value(Value::Bool(*b)).into_term(),
-            ExprKind::None => self.graph.value(Value::None).into_term(),
+            ExprKind::Int(v) => Term::Node(self.graph.value(Value::Int(*v))),
+            ExprKind::Float(v) => Term::Node(self.graph.value(Value::Float(*v))),
+            ExprKind::Str(s) => Term::Node(self.graph.value(Value::Text(s.clone()))),
+            ExprKind::Bool(b) => Term::Node(self.graph.value(Value::Bool(*b))),
+            ExprKind::None => Term::Node(self.graph.value(Value::None)),
             ExprKind::Name(ident) => self.name(ident, frame),
             ExprKind::Paren(inner) => self.expr(inner, frame),
             ExprKind::List(items) | ExprKind::Tuple(items) => {
@@ -703,7 +703,7 @@ impl<'a> Lowerer<'a> {
                 let Some((module, item)) = self.global(frame.module, &callee.name) else {
                     return Term::Error;
                 };
-                self.block_call(module, item, callee, entries, e.span, frame)
+                self.block_call(module, item, entries, e.span, frame)
             }
             ExprKind::If {
                 condition,
@@ -722,7 +722,7 @@ impl<'a> Lowerer<'a> {
                         else {
                             return Term::Error;
                         };
-                        self.select(condition, a, b).into_term()
+                        Term::Node(self.select(condition, a, b))
                     }
                 }
             }
@@ -782,20 +782,7 @@ impl<'a> Lowerer<'a> {
             // A per-completion function given where its value is wanted (`group.mean(accuracy)`).
             Term::Function(m, item) => match &item.kind {
                 ItemKind::Fn(f) | ItemKind::Reward(f) if self.per_completion(m, &f.params) => {
-                    let args = self
-                        .implicit_args(m, &f.params)
-                        .into_iter()
-                        .zip(&f.params)
-                        .map(|(term, p)| Bound {
-                            name: p.name.name.clone(),
-                            term,
-                            origin: Origin::Preset {
-                                name: f.name.name.clone(),
-                            },
-                            span: None,
-                        })
-                        .collect();
-                    let term = self.inline(m, item, f, args, span);
+                    let term = self.apply_implicitly(m, item, f, span);
                     self.term_node(term, span, module)
                 }
                 _ => self.not_a_value(span, module),
@@ -1154,12 +1141,10 @@ impl<'a> Lowerer<'a> {
         &mut self,
         module: ModuleId,
         item: &'a Item,
-        callee: &'a Ident,
         entries: &'a [Entry],
         span: Span,
         frame: &Frame<'a>,
     ) -> Term<'a> {
-        let _ = callee;
         let args = self.entries(entries, frame);
         self.apply(module, item, args, span)
     }
@@ -1173,9 +1158,7 @@ impl<'a> Lowerer<'a> {
                 }
                 EntryKind::Block { key, entries } => {
                     let term = match self.prelude(&key.name) {
-                        Some((m, item)) => {
-                            self.block_call(m, item, key, entries, entry.span, frame)
-                        }
+                        Some((m, item)) => self.block_call(m, item, entries, entry.span, frame),
                         None => Term::Error,
                     };
                     args.push(Bound {
@@ -1273,7 +1256,7 @@ impl<'a> Lowerer<'a> {
                 ) else {
                     return Term::Error;
                 };
-                self.select(condition, a, b).into_term()
+                Term::Node(self.select(condition, a, b))
             }
         }
     }
@@ -1366,22 +1349,6 @@ fn join_types(a: &str, b: &str) -> String {
         ("none", other) | (other, "none") if other.ends_with('?') => other.to_string(),
         ("none", other) | (other, "none") => format!("{other}?"),
         (a, _) => a.to_string(),
-    }
-}
-
-trait IntoTerm<'a> {
-    fn into_term(self) -> Term<'a>;
-}
-
-impl<'a> IntoTerm<'a> for NodeId {
-    fn into_term(self) -> Term<'a> {
-        Term::Node(self)
-    }
-}
-
-impl<'a> IntoTerm<'a> for Term<'a> {
-    fn into_term(self) -> Term<'a> {
-        self
     }
 }
 

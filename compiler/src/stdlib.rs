@@ -31,7 +31,8 @@ pub struct StdLib {
     pub modules: BTreeMap<&'static str, StdModule>,
 }
 
-fn exports(module: &Module) -> Vec<String> {
+/// The names a module defines at its top level: what `use` can import from it.
+pub fn exports(module: &Module) -> Vec<String> {
     module
         .items
         .iter()

@@ -1,7 +1,7 @@
 //! `docs/stdlib.md`, generated from the standard library's doc comments (a test keeps the file in
 //! step with the sources: `RLX_BLESS=1 cargo test -p rlx-compiler stdlib_docs` rewrites it).
 
-use rlx_lang::ast::{ExternDecl, Item, ItemKind, Param};
+use rlx_lang::ast::{ExternDecl, Item, ItemKind, Param, TypeExpr};
 use rlx_lang::format::type_text;
 
 use crate::stdlib::StdLib;
@@ -19,34 +19,34 @@ fn param_text(param: &Param, source: &str) -> String {
     text
 }
 
+/// `name(params) -> result`, or `name(params)` for a function whose result is inferred.
+fn function_text(name: &str, params: &[Param], result: Option<&TypeExpr>, source: &str) -> String {
+    let params: Vec<String> = params.iter().map(|p| param_text(p, source)).collect();
+    let result = result.map(|t| format!(" -> {}", type_text(t)));
+    format!(
+        "{name}({}){}",
+        params.join(", "),
+        result.unwrap_or_default()
+    )
+}
+
 /// The signature of a standard library item as it would be written in a recipe.
 pub fn signature(item: &Item, source: &str) -> Option<String> {
     match &item.kind {
-        ItemKind::Extern(ExternDecl::Fn(f)) => Some(format!(
-            "{}({}) -> {}",
-            f.name.name,
-            f.params
-                .iter()
-                .map(|p| param_text(p, source))
-                .collect::<Vec<_>>()
-                .join(", "),
-            type_text(&f.result)
+        ItemKind::Extern(ExternDecl::Fn(f)) => Some(function_text(
+            &f.name.name,
+            &f.params,
+            Some(&f.result),
+            source,
         )),
         ItemKind::Extern(ExternDecl::Let(l)) => {
             Some(format!("{}: {}", l.name.name, type_text(&l.ty)))
         }
-        ItemKind::Fn(f) | ItemKind::Reward(f) => Some(format!(
-            "{}({}){}",
-            f.name.name,
-            f.params
-                .iter()
-                .map(|p| param_text(p, source))
-                .collect::<Vec<_>>()
-                .join(", "),
-            f.result
-                .as_ref()
-                .map(|t| format!(" -> {}", type_text(t)))
-                .unwrap_or_default()
+        ItemKind::Fn(f) | ItemKind::Reward(f) => Some(function_text(
+            &f.name.name,
+            &f.params,
+            f.result.as_ref(),
+            source,
         )),
         _ => None,
     }

@@ -214,10 +214,6 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn arg<'c>(&mut self, construct: &'c Construct<'a>, name: &str) -> Option<&'c Bound<'a>> {
-        construct.arg(name)
-    }
-
     fn kl_of(&mut self, bound: &Bound<'a>, what: &str) -> Option<Option<Kl>> {
         if self.is_none(bound) {
             return Some(None);
@@ -228,7 +224,7 @@ impl<'a> Lowerer<'a> {
             "k2" => KlEstimator::K2,
             _ => KlEstimator::K3,
         };
-        let beta = self.arg(&construct, "beta")?.clone();
+        let beta = construct.arg("beta")?.clone();
         let beta = self.schedule_of(&beta, &format!("{what}.beta"))?;
         Some(Some(Kl { estimator, beta }))
     }
@@ -354,7 +350,7 @@ impl<'a> Lowerer<'a> {
             _ => {
                 let bound = self.bind("source".into(), &d.source, &frame);
                 let construct = self.construct_of(&bound, "the source")?;
-                let path = self.arg(&construct, "path")?.clone();
+                let path = construct.arg("path")?.clone();
                 DataSource::File {
                     format: construct.function.clone(),
                     path: self.text_of(&path, "the path")?,
