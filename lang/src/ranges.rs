@@ -49,6 +49,20 @@ const fn open_unit() -> Range {
     }
 }
 
+/// (0, 1]: a probability mass such as `top_p`, or a fraction of a stage.
+const fn positive_fraction() -> Range {
+    Range {
+        low: Some(Bound {
+            value: 0.0,
+            inclusive: false,
+        }),
+        high: Some(Bound {
+            value: 1.0,
+            inclusive: true,
+        }),
+    }
+}
+
 const PRESETS: &[&str] = &[
     "grpo",
     "dapo",
@@ -92,29 +106,11 @@ pub fn range_of(function: &str, param: &str) -> Option<Range> {
         ("rl", "minibatch") => Some(at_least(0.0)),
         ("rl" | "sft", "lr") => Some(above(0.0)),
         ("rollout", "temperature" | "top_k") => Some(at_least(0.0)),
-        ("rollout", "top_p") => Some(Range {
-            low: Some(Bound {
-                value: 0.0,
-                inclusive: false,
-            }),
-            high: Some(Bound {
-                value: 1.0,
-                inclusive: true,
-            }),
-        }),
+        ("rollout", "top_p") => Some(positive_fraction()),
         ("rollout" | "eval", "max_tokens") => Some(at_least(1.0)),
         ("constant" | "cosine" | "warmup_cosine", "peak" | "value") => Some(above(0.0)),
         ("warmup_cosine", "warmup") => Some(at_least(0.0)),
-        ("ramp", "fraction") => Some(Range {
-            low: Some(Bound {
-                value: 0.0,
-                inclusive: false,
-            }),
-            high: Some(Bound {
-                value: 1.0,
-                inclusive: true,
-            }),
-        }),
+        ("ramp", "fraction") => Some(positive_fraction()),
         ("numeric_close", "tolerance") => Some(at_least(0.0)),
         _ => None,
     }
