@@ -129,6 +129,13 @@ pub struct Analysis {
     pub plan: Option<crate::plan::Plan>,
     /// Whether the recipe has a `train` block (a module of rewards has none).
     pub has_train: bool,
+    /// The reward asked for with [`analyze_reward`], when the recipe has no errors: its graph, or
+    /// why there is none.
+    pub reward: Option<Result<crate::lower::RewardGraph, String>>,
+    /// The syntax tree, as the parser recovered it.
+    pub module: Module,
+    /// Every use of a name and what it refers to.
+    pub index: rlx_lang::SymbolIndex,
 }
 
 /// Parses and resolves `file`, and checks its data contracts; `use`d modules and data files are
@@ -140,6 +147,16 @@ pub fn check_source(file: &SourceFile, dir: &Path, options: CheckOptions) -> Vec
 /// Every phase over `file`: parse, resolve, type-check, data contracts and, when all of those
 /// found no error, lowering to the plan (which checks what only the expanded settings show).
 pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis {
+    analyze_reward(file, dir, options, None)
+}
+
+/// [`analyze`], and lowers the reward `reward` on its own when the recipe has no errors.
+pub fn analyze_reward(
+    file: &SourceFile,
+    dir: &Path,
+    options: CheckOptions,
+    reward: Option<&str>,
+) -> Analysis {
     let parsed = rlx_lang::parse(&file.text);
     let loaded = load_local_modules(&parsed.module, dir);
     let env = RecipeEnv {
@@ -160,8 +177,9 @@ pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis
     let mut diagnostics = parsed.diagnostics;
     let syntax_errors = diagnostics.iter().any(Diagnostic::is_error);
     // Names used only inside an item that did not parse look unused; say nothing about them then.
+    let (resolved, index) = rlx_lang::resolve_indexed(&parsed.module, &env);
     diagnostics.extend(
-        rlx_lang::resolve(&parsed.module, &env)
+        resolved
             .into_iter()
             .filter(|d| !(syntax_errors && d.code == Code::W0201)),
     );
@@ -186,6 +204,7 @@ pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis
         diagnostics.extend(crate::data::check_datasets(&parsed.module, dir));
     }
     let mut plan = None;
+    let mut reward_graph = None;
     let has_train = parsed
         .module
         .items
@@ -196,20 +215,33 @@ pub fn analyze(file: &SourceFile, dir: &Path, options: CheckOptions) -> Analysis
             .into_iter()
             .filter_map(|(path, module)| Some((path, module.ok()?)))
             .collect();
-        let lowered = crate::lower::lower(&crate::lower::LowerInput {
+        let input = crate::lower::LowerInput {
             module: &parsed.module,
             source: file,
             locals: &locals,
             base_dir: dir.display().to_string(),
-        });
+        };
+        let lowered = crate::lower::lower(&input);
         diagnostics.extend(lowered.diagnostics);
         plan = lowered.plan;
+        if let Some(name) = reward {
+            let (graph, found) = crate::lower::lower_reward(&input, name);
+            for diagnostic in found {
+                if !diagnostics.contains(&diagnostic) {
+                    diagnostics.push(diagnostic);
+                }
+            }
+            reward_graph = Some(graph);
+        }
     }
     rlx_lang::diagnostic::sort_diagnostics(&mut diagnostics);
     Analysis {
         diagnostics,
         plan,
         has_train,
+        reward: reward_graph,
+        module: parsed.module,
+        index,
     }
 }
 

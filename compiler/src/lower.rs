@@ -89,6 +89,49 @@ pub fn lower(input: &LowerInput) -> Lowered {
     }
 }
 
+/// One reward of a recipe lowered on its own, for scoring completions offline (`rlxc reward`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewardGraph {
+    pub name: String,
+    pub graph: Graph,
+    pub reward: NodeId,
+    /// The named rewards it is made of, itself included.
+    pub terms: Vec<RewardTerm>,
+    /// The dataset its rows come from, when it reads one.
+    pub dataset: Option<String>,
+}
+
+/// Lowers the reward `name` of the recipe: `Err` with a message when there is no such reward, and
+/// the lowering diagnostics either way.
+pub fn lower_reward(
+    input: &LowerInput,
+    name: &str,
+) -> (Result<RewardGraph, String>, Vec<Diagnostic>) {
+    let mut lowerer = Lowerer::new(input);
+    let result = lowerer.reward_graph(name);
+    let failed = lowerer.diagnostics.iter().any(Diagnostic::is_error);
+    let result = match result {
+        Some(Ok(_)) | None if failed => Err(format!("the reward `{name}` could not be lowered")),
+        Some(result) => result,
+        None => Err(format!("the reward `{name}` could not be lowered")),
+    };
+    (result, lowerer.diagnostics)
+}
+
+/// The per-completion rewards a recipe defines or imports, by name.
+pub fn reward_names(module: &Module) -> Vec<String> {
+    let mut names: Vec<String> = module
+        .items
+        .iter()
+        .filter_map(|item| match &item.kind {
+            ItemKind::Reward(f) => Some(f.name.name.clone()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// Which module an item lives in: the names in its bodies resolve there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum ModuleId {
@@ -404,6 +447,7 @@ const CONSTRUCTED_KINDS: &[&str] = &[
 const MAX_INLINE_DEPTH: usize = 64;
 
 struct Lowerer<'a> {
+    recipe: &'a Module,
     scopes: HashMap<ModuleId, ModuleScope<'a>>,
     local_ids: Vec<Vec<String>>,
     source: &'a SourceFile,
@@ -432,6 +476,7 @@ impl<'a> Lowerer<'a> {
             local_ids.push(path.clone());
         }
         Lowerer {
+            recipe: input.module,
             scopes,
             local_ids,
             source: input.source,

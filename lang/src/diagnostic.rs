@@ -84,6 +84,8 @@ pub enum Code {
     E0313,
     /// A reward or prompt reads a field that the stage's dataset does not have.
     E0314,
+    /// A regular expression literal that does not compile.
+    E0315,
     /// A data file that cannot be opened or read.
     E0401,
     /// A row that is not a JSON object (or a file that is not JSON).
@@ -148,6 +150,7 @@ impl Code {
             Code::E0312 => "E0312",
             Code::E0313 => "E0313",
             Code::E0314 => "E0314",
+            Code::E0315 => "E0315",
             Code::E0401 => "E0401",
             Code::E0402 => "E0402",
             Code::E0403 => "E0403",

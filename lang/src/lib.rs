@@ -19,7 +19,7 @@ pub use span::Span;
 pub mod resolve;
 mod suggest;
 
-pub use resolve::{ModuleEnv, resolve};
+pub use resolve::{ModuleEnv, Reference, SymbolIndex, Target, resolve, resolve_indexed};
 pub use suggest::closest;
 
 /// Parses and resolves one file: the syntax tree and every diagnostic, sorted by position.

@@ -86,11 +86,56 @@ struct Resolver<'a> {
     imports: HashMap<String, Import>,
     /// Dataset names, which are also row types.
     datasets: Vec<String>,
-    scopes: Vec<Vec<String>>,
+    /// Local names with where they are bound (`None` for the implicit `c`, `ex`, `group`).
+    scopes: Vec<Vec<(String, Option<Span>)>>,
     diagnostics: Vec<Diagnostic>,
+    references: Vec<Reference>,
+}
+
+/// What a name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A top-level item of the file, or a name it imports: the span of the defining name (in the
+    /// `use` for an import).
+    Global(Span),
+    /// A parameter, `let` or pattern binding: the span of the binding.
+    Local(Span),
+    /// `c`, `ex` or `group` in settings, `ex` in dataset clauses.
+    Implicit,
+    /// A name of the prelude.
+    Prelude,
+}
+
+/// A use of a name (in an expression, or a dataset name used as a type) and what it refers to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    pub span: Span,
+    pub name: String,
+    pub target: Target,
+}
+
+/// Every resolved use of a name in a file, in source order: what editors need for go to
+/// definition, find references and rename.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SymbolIndex {
+    pub references: Vec<Reference>,
+}
+
+impl SymbolIndex {
+    /// The reference whose name covers byte `offset`.
+    pub fn at(&self, offset: usize) -> Option<&Reference> {
+        self.references
+            .iter()
+            .find(|r| r.span.start <= offset && offset <= r.span.end)
+    }
 }
 
 pub fn resolve(module: &Module, env: &dyn ModuleEnv) -> Vec<Diagnostic> {
+    resolve_indexed(module, env).0
+}
+
+/// [`resolve`], and the index of every name use.
+pub fn resolve_indexed(module: &Module, env: &dyn ModuleEnv) -> (Vec<Diagnostic>, SymbolIndex) {
     let mut resolver = Resolver {
         env,
         globals: HashMap::new(),
@@ -98,13 +143,20 @@ pub fn resolve(module: &Module, env: &dyn ModuleEnv) -> Vec<Diagnostic> {
         datasets: Vec::new(),
         scopes: Vec::new(),
         diagnostics: Vec::new(),
+        references: Vec::new(),
     };
     resolver.collect_definitions(module);
     for item in &module.items {
         resolver.item(item);
     }
     resolver.report_unused_imports();
-    resolver.diagnostics
+    resolver.references.sort_by_key(|r| r.span.start);
+    (
+        resolver.diagnostics,
+        SymbolIndex {
+            references: resolver.references,
+        },
+    )
 }
 
 fn path_text(path: &[String]) -> String {
@@ -350,13 +402,27 @@ impl Resolver<'_> {
     fn function(&mut self, f: &FnDecl) {
         self.params(&f.params);
         self.optional_type(f.result.as_ref());
-        let names: Vec<&str> = f.params.iter().map(|p| p.name.name.as_str()).collect();
-        self.with_scope(&names, |this| this.expr(&f.body));
+        let names: Vec<&Ident> = f.params.iter().map(|p| &p.name).collect();
+        self.with_bindings(&names, |this| this.expr(&f.body));
     }
 
+    /// A scope of implicit names (`c`, `ex`, `group`).
     fn with_scope<R>(&mut self, names: &[&str], body: impl FnOnce(&mut Self) -> R) -> R {
         self.scopes
-            .push(names.iter().map(|n| n.to_string()).collect());
+            .push(names.iter().map(|n| (n.to_string(), None)).collect());
+        let result = body(self);
+        self.scopes.pop();
+        result
+    }
+
+    /// A scope of names bound in the source.
+    fn with_bindings<R>(&mut self, names: &[&Ident], body: impl FnOnce(&mut Self) -> R) -> R {
+        self.scopes.push(
+            names
+                .iter()
+                .map(|n| (n.name.clone(), Some(n.span)))
+                .collect(),
+        );
         let result = body(self);
         self.scopes.pop();
         result
@@ -373,6 +439,15 @@ impl Resolver<'_> {
             TypeKind::Named { name, args } => {
                 let known = BUILTIN_TYPES.contains(&name.name.as_str())
                     || self.datasets.contains(&name.name);
+                if self.datasets.contains(&name.name)
+                    && let Some(span) = self.globals.get(&name.name)
+                {
+                    self.references.push(Reference {
+                        span: name.span,
+                        name: name.name.clone(),
+                        target: Target::Global(*span),
+                    });
+                }
                 if !known {
                     let candidates = BUILTIN_TYPES
                         .iter()
@@ -407,26 +482,36 @@ impl Resolver<'_> {
         }
     }
 
-    fn is_visible(&mut self, name: &str) -> bool {
-        if self
+    /// What `name` refers to here, marking an import used.
+    fn lookup(&mut self, name: &str) -> Option<Target> {
+        let local = self
             .scopes
             .iter()
             .rev()
-            .any(|scope| scope.iter().any(|n| n == name))
-        {
-            return true;
+            .find_map(|scope| scope.iter().rev().find(|(n, _)| n == name));
+        if let Some((_, span)) = local {
+            return Some(span.map_or(Target::Implicit, Target::Local));
         }
-        if self.globals.contains_key(name) {
+        if let Some(span) = self.globals.get(name) {
             if let Some(import) = self.imports.get_mut(name) {
                 import.used = true;
             }
-            return true;
+            return Some(Target::Global(*span));
         }
-        self.env.prelude().iter().any(|n| n == name)
+        self.env
+            .prelude()
+            .iter()
+            .any(|n| n == name)
+            .then_some(Target::Prelude)
     }
 
     fn name_use(&mut self, name: &Ident) {
-        if self.is_visible(&name.name) {
+        if let Some(target) = self.lookup(&name.name) {
+            self.references.push(Reference {
+                span: name.span,
+                name: name.name.clone(),
+                target,
+            });
             return;
         }
         let mut diagnostic = Diagnostic::new(
@@ -447,7 +532,7 @@ impl Resolver<'_> {
     }
 
     fn closest_visible(&self, name: &str) -> Option<String> {
-        let scoped = self.scopes.iter().flatten().map(String::as_str);
+        let scoped = self.scopes.iter().flatten().map(|(n, _)| n.as_str());
         let globals = self.globals.keys().map(String::as_str);
         let prelude = self.env.prelude().iter().map(String::as_str);
         suggest::closest(name, scoped.chain(globals).chain(prelude)).map(str::to_string)
@@ -548,7 +633,7 @@ impl Resolver<'_> {
                 for arm in arms {
                     let mut bindings = Vec::new();
                     collect_bindings(&arm.pattern, &mut bindings);
-                    self.with_scope(&bindings, |this| this.expr(&arm.body));
+                    self.with_bindings(&bindings, |this| this.expr(&arm.body));
                 }
             }
             ExprKind::Block { lets, result } => {
@@ -559,7 +644,7 @@ impl Resolver<'_> {
                     self.scopes
                         .last_mut()
                         .expect("pushed")
-                        .push(stmt.name.name.clone());
+                        .push((stmt.name.name.clone(), Some(stmt.name.span)));
                 }
                 self.expr(result);
                 self.scopes.pop();
@@ -597,11 +682,9 @@ impl Resolver<'_> {
     }
 }
 
-fn collect_bindings<'p>(pattern: &'p Pattern, out: &mut Vec<&'p str>) {
+fn collect_bindings<'p>(pattern: &'p Pattern, out: &mut Vec<&'p Ident>) {
     match &pattern.kind {
-        PatternKind::Constructor { bindings, .. } => {
-            out.extend(bindings.iter().map(|b| b.name.as_str()))
-        }
+        PatternKind::Constructor { bindings, .. } => out.extend(bindings.iter()),
         PatternKind::Or(alternatives) => alternatives.iter().for_each(|p| collect_bindings(p, out)),
         PatternKind::Wildcard
         | PatternKind::Case(_)

@@ -650,6 +650,36 @@ impl<'a> Checker<'a> {
     }
 
     /// Reports a constant value outside the range of `function`'s parameter `param`.
+    /// A regular expression written as a literal is compiled now, not at the first step.
+    fn check_pattern(&mut self, function: &str, param: &str, value: &Expr) {
+        if !matches!(function, "regex_match" | "regex_find") || param != "pattern" {
+            return;
+        }
+        let ExprKind::Str(pattern) = &value.kind else {
+            return;
+        };
+        if let Err(error) = regex_syntax::Parser::new().parse(pattern) {
+            let message = error.to_string();
+            // The crate's message draws the pattern with a caret; its last line says what is wrong.
+            let reason = message
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error:"))
+                .map_or(message.as_str(), |l| l.trim_start_matches("error:").trim());
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0315,
+                    value.span,
+                    format!("this regular expression does not compile: {reason}"),
+                )
+                .with_label("invalid pattern")
+                .with_help(
+                    "patterns use the Rust `regex` syntax; in an rlx string a backslash is written `\\\\`",
+                ),
+            );
+        }
+    }
+
     fn check_range(&mut self, function: &str, param: &str, value: &Expr, what: &str) {
         let Some(range) = range_of(function, param) else {
             return;
@@ -1243,6 +1273,7 @@ impl<'a> Checker<'a> {
             if let ExprKind::Name(function) = &callee.kind {
                 let param_name = param.name.clone();
                 self.check_range(&function.name, &param_name, &arg.value, "argument");
+                self.check_pattern(&function.name, &param_name, &arg.value);
             }
         }
         let missing: Vec<&str> = signature

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rlx_compiler::driver;
 use rlx_compiler::render::{self, MessageFormat};
 
+mod score;
+
 #[derive(Parser)]
 #[command(
     name = "rlxc",
@@ -68,6 +70,42 @@ enum Command {
         #[arg(long)]
         no_data: bool,
     },
+    /// Score completions offline with a reward of a recipe: one JSON object per input line
+    /// (`completion`, the dataset fields the reward reads, `group` for group statistics), one
+    /// `{"reward": ..., "terms": {...}}` per output line, a summary on standard error.
+    Reward {
+        /// The recipe (or module of rewards).
+        file: PathBuf,
+        /// The reward to score with.
+        #[arg(long)]
+        reward: String,
+        /// JSON Lines of completions.
+        #[arg(long)]
+        completions: PathBuf,
+        /// Where to write the scores; standard output when left out.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Evaluate with the reference interpreter instead of compiled code.
+        #[arg(long)]
+        interpret: bool,
+        /// The training step schedules in the reward are evaluated at.
+        #[arg(long, default_value_t = 0)]
+        step: u64,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        message_format: Format,
+        /// When to colour human-readable output.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+        /// Do not open the datasets' files.
+        #[arg(long)]
+        no_data: bool,
+    },
+    /// Run the language server on standard input and output (for editors).
+    Lsp,
     /// Format recipes in place in the canonical layout (comments kept).
     Fmt {
         /// Recipe files, or directories to search for `.rlx` files.
@@ -152,6 +190,54 @@ fn main() -> ExitCode {
             }
         }
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Lsp => match rlx_lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "error: the language server stopped: {error}"
+                );
+                ExitCode::from(EXIT_USAGE_OR_IO)
+            }
+        },
+        Command::Reward {
+            file,
+            reward,
+            completions,
+            out,
+            threads,
+            interpret,
+            step,
+            message_format,
+            color,
+            no_data,
+        } => {
+            let options = driver::CheckOptions { data: !no_data };
+            let analysis = match analyze(&file, message_format, color, options, Some(&reward)) {
+                Ok(analysis) => analysis,
+                Err(code) => return code,
+            };
+            let graph = match analysis.reward {
+                Some(Ok(graph)) => graph,
+                Some(Err(message)) => {
+                    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+                    return ExitCode::from(EXIT_ERRORS);
+                }
+                None => return ExitCode::from(EXIT_ERRORS),
+            };
+            let settings = score::Settings {
+                threads,
+                interpret,
+                step,
+            };
+            match score::run(&graph, &completions, out.as_deref(), settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr().lock(), "error: {error}");
+                    ExitCode::from(error.exit_code())
+                }
+            }
+        }
     }
 }
 
@@ -181,6 +267,29 @@ fn compile(
     color: ColorChoice,
     options: driver::CheckOptions,
 ) -> Result<rlx_compiler::plan::Plan, ExitCode> {
+    let analysis = analyze(path, format, color, options, None)?;
+    match analysis.plan {
+        Some(plan) => Ok(plan),
+        None => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: `{}` has no `train` block: nothing to build (a module of rewards is checked with `rlxc check`)",
+                path.display()
+            );
+            Err(ExitCode::from(EXIT_ERRORS))
+        }
+    }
+}
+
+/// Every phase over one recipe (and the reward `reward` lowered on its own); its diagnostics are
+/// printed, and the analysis returned when they hold no error.
+fn analyze(
+    path: &std::path::Path,
+    format: Format,
+    color: ColorChoice,
+    options: driver::CheckOptions,
+    reward: Option<&str>,
+) -> Result<driver::Analysis, ExitCode> {
     let format = message_format(format);
     let color = use_color(color);
     let stderr = std::io::stderr();
@@ -193,8 +302,11 @@ fn compile(
             diagnostics: vec![diagnostic],
             plan: None,
             has_train: false,
+            reward: None,
+            module: Default::default(),
+            index: Default::default(),
         },
-        None => driver::analyze(&file, driver::recipe_dir(path), options),
+        None => driver::analyze_reward(&file, driver::recipe_dir(path), options, reward),
     };
     for diagnostic in &analysis.diagnostics {
         let text = render::render(format, &file, diagnostic, color);
@@ -204,20 +316,10 @@ fn compile(
             stderr.lock().write_all(text.as_bytes())
         };
     }
-    match analysis.plan {
-        Some(plan) => Ok(plan),
-        None if analysis.diagnostics.iter().any(|d| d.is_error()) => {
-            Err(ExitCode::from(EXIT_ERRORS))
-        }
-        None => {
-            let _ = writeln!(
-                stderr.lock(),
-                "error: `{}` has no `train` block: nothing to build (a module of rewards is checked with `rlxc check`)",
-                path.display()
-            );
-            Err(ExitCode::from(EXIT_ERRORS))
-        }
+    if analysis.diagnostics.iter().any(|d| d.is_error()) {
+        return Err(ExitCode::from(EXIT_ERRORS));
     }
+    Ok(analysis)
 }
 
 /// Writes the plan to `output` (atomically) or to standard output.

@@ -298,3 +298,163 @@ fn build_refuses_a_recipe_with_errors_or_without_a_train_block() {
     assert_eq!(code, 2);
     assert!(stderr.contains("cannot read"), "{stderr}");
 }
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rlxc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn reward_scores_each_line_in_order_with_terms_and_a_summary() {
+    let out = temp_file("scores.jsonl", "stale");
+    let (code, stdout, stderr) = rlxc(&[
+        "reward",
+        "examples/rewards/math.rlx",
+        "--reward",
+        "weighted",
+        "--completions",
+        "examples/rewards/data/completions.jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rewards: Vec<f64> = lines
+        .iter()
+        .map(|l| l["reward"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rewards, [1.0, 1.0, 0.0, 1.0, 0.1, 1.0]);
+    assert_eq!(lines[4]["terms"]["accuracy"], 0.0);
+    assert_eq!(lines[4]["terms"]["format"], 1.0);
+    assert!(
+        stderr.contains("scored 6 completions with `weighted`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("completions/s") && stderr.contains("accuracy             mean 0.6667"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn reward_input_errors_name_the_line_and_write_nothing() {
+    let out = temp_file("untouched.jsonl", "kept");
+    for (input, expected) in [
+        (
+            "{\"completion\": \"x\", \"answer\": \"1\"}\n\n{\"completion\": \"y\"}\n",
+            ":3: missing field `answer` (the reward reads `ex.answer`)",
+        ),
+        (
+            "{\"completion\": \"x\", \"answer\": \"1\"}\n{oops\n",
+            ":2:2: not JSON: key must be a string",
+        ),
+        (
+            "{\"completion\": 3, \"answer\": \"1\"}\n",
+            ":1: `completion` must be a string",
+        ),
+        (
+            "{\"completion\": \"x\", \"answer\": 4}\n",
+            ":1: field `answer`: expected text, found a number",
+        ),
+        ("[1, 2]\n", ":1: expected a JSON object"),
+    ] {
+        let path = temp_file("input.jsonl", input);
+        let (code, _, stderr) = rlxc(&[
+            "reward",
+            "examples/rewards/math.rlx",
+            "--reward",
+            "accuracy",
+            "--completions",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("{}{expected}", path.display())),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept");
+    }
+    let (code, _, stderr) = rlxc(&[
+        "reward",
+        "examples/rewards/math.rlx",
+        "--reward",
+        "acuracy",
+        "--completions",
+        "examples/rewards/data/completions.jsonl",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(
+            "no reward `acuracy` in the recipe (its rewards: accuracy, concise, format, weighted)"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = rlxc(&[
+        "reward",
+        "examples/rewards/math.rlx",
+        "--reward",
+        "accuracy",
+        "--completions",
+        "no/such.jsonl",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read `no/such.jsonl`"), "{stderr}");
+}
+
+#[test]
+fn reward_groups_need_a_group_field() {
+    let recipe = temp_file(
+        "grouped.rlx",
+        "use std::verify::math_equiv\n\
+         dataset d = jsonl(\"d.jsonl\") { answer: text }\n\
+         reward correct(c: completion, ex: d) -> float = if math_equiv(c.answer, ex.answer) { 1.0 } else { 0.0 }\n\
+         reward relative(c: completion, ex: d, group: group) -> float = correct(c, ex) - group.mean(correct(c, ex))\n",
+    );
+    let input = temp_file(
+        "grouped.jsonl",
+        "{\"completion\": \"1\", \"answer\": \"1\", \"group\": \"a\"}\n\
+         {\"completion\": \"2\", \"answer\": \"1\", \"group\": \"a\"}\n\
+         {\"completion\": \"1\", \"answer\": \"1\", \"group\": 7}\n",
+    );
+    let args = |input: &str| {
+        vec![
+            "reward".to_string(),
+            recipe.to_str().unwrap().to_string(),
+            "--no-data".into(),
+            "--reward".into(),
+            "relative".into(),
+            "--completions".into(),
+            input.to_string(),
+        ]
+    };
+    let owned = args(input.to_str().unwrap());
+    let (code, stdout, stderr) = rlxc(&owned.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{stderr}");
+    let rewards: Vec<f64> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rewards, [0.5, -0.5, 0.0]);
+    let ungrouped = temp_file(
+        "ungrouped.jsonl",
+        "{\"completion\": \"1\", \"answer\": \"1\"}\n",
+    );
+    let owned = args(ungrouped.to_str().unwrap());
+    let (code, _, stderr) = rlxc(&owned.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 1);
+    assert!(stderr.contains(":1: missing field `group`"), "{stderr}");
+}

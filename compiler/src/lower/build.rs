@@ -85,6 +85,70 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// A reward of the recipe as a graph of its own (see [`lower_reward`]).
+    pub(super) fn reward_graph(&mut self, name: &str) -> Option<Result<RewardGraph, String>> {
+        let known = || {
+            let names = reward_names(self.recipe);
+            if names.is_empty() {
+                "the recipe defines no reward".to_string()
+            } else {
+                format!("its rewards: {}", names.join(", "))
+            }
+        };
+        let Some((module, item)) = self.global(ModuleId::Recipe, name) else {
+            return Some(Err(format!(
+                "no reward `{name}` in the recipe ({})",
+                known()
+            )));
+        };
+        let (ItemKind::Reward(f) | ItemKind::Fn(f)) = &item.kind else {
+            return Some(Err(format!("`{name}` is not a reward ({})", known())));
+        };
+        if !self.per_completion(module, &f.params) {
+            return Some(Err(format!(
+                "`{name}` is not a reward of a completion: its parameters must be a completion, a row of a dataset, or the group"
+            )));
+        }
+        let dataset = f
+            .params
+            .iter()
+            .find_map(|p| match p.ty.as_ref().map(|t| &t.kind) {
+                Some(TypeKind::Named { name, .. }) if self.is_dataset(module, &name.name) => {
+                    Some((name.name.clone(), p.span))
+                }
+                _ => None,
+            });
+        if let Some((dataset, span)) = &dataset {
+            self.row = Some(RowContext {
+                fields: self.dataset_fields(dataset, 0),
+                dataset: dataset.clone(),
+                data_span: self.recipe_span(module, *span),
+                stage: None,
+            });
+        }
+        self.anchor = self.recipe_span(module, f.name.span);
+        self.terms = Some(Vec::new());
+        let term = self.apply_implicitly(module, item, f, f.name.span);
+        let terms = self.terms.take().unwrap_or_default();
+        let reward = self.term_node(term, f.name.span, module)?;
+        let mut roots = vec![reward];
+        roots.extend(terms.iter().map(|(_, node)| *node));
+        let (graph, map) = self.graph.compact(&roots);
+        Some(Ok(RewardGraph {
+            name: name.to_string(),
+            graph,
+            reward: map[&reward],
+            terms: terms
+                .into_iter()
+                .map(|(name, node)| RewardTerm {
+                    name,
+                    node: map[&node],
+                })
+                .collect(),
+            dataset: dataset.map(|(d, _)| d),
+        }))
+    }
+
     fn error_count(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }

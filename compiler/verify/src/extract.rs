@@ -109,6 +109,14 @@ pub fn final_answer(text: &str) -> &str {
     boxed(text).or_else(|| answer_tag(text)).unwrap_or(text)
 }
 
+/// A completion's `answer` field: the content of its last `<answer>`, else of its last `\boxed{}`,
+/// else its trimmed text.
+pub fn completion_answer(text: &str) -> &str {
+    answer_tag(text)
+        .or_else(|| boxed(text))
+        .unwrap_or(text.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +161,96 @@ mod tests {
         let megabyte = "<answer>".repeat(130_000);
         assert_eq!(answer_tag(&megabyte), None);
         assert!(start.elapsed().as_millis() < 1000);
+    }
+}
+
+/// The numbers of each innermost `[...]` or `(...)` group holding nothing but `count` numbers
+/// separated by commas, in order of appearance. Each character is looked at a bounded number of
+/// times: a group is read when its closing bracket is met, and groups do not overlap.
+fn number_groups(text: &str, count: usize, mut found: impl FnMut(&[f64]) -> bool) {
+    let bytes = text.as_bytes();
+    let mut open: Option<usize> = None;
+    let mut numbers = Vec::with_capacity(count);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'[' | b'(' => open = Some(i + 1),
+            b']' | b')' => {
+                if let Some(start) = open.take()
+                    && numbers_in(&text[start..i], count, &mut numbers)
+                    && found(&numbers)
+                {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `inside` is exactly `count` comma-separated numbers, which are left in `out`.
+fn numbers_in(inside: &str, count: usize, out: &mut Vec<f64>) -> bool {
+    out.clear();
+    for part in inside.split(',') {
+        if out.len() == count {
+            return false;
+        }
+        let part = part.trim();
+        let plain = !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+        match part.parse::<f64>() {
+            Ok(value) if plain && value.is_finite() => out.push(value),
+            _ => return false,
+        }
+    }
+    out.len() == count
+}
+
+/// The first box `[x1, y1, x2, y2]` (or with parentheses) in the text.
+pub fn parse_box(text: &str) -> Option<[f64; 4]> {
+    let mut first = None;
+    number_groups(text, 4, |n| {
+        first = Some([n[0], n[1], n[2], n[3]]);
+        true
+    });
+    first
+}
+
+/// Every box `[x1, y1, x2, y2]` in the text, in order (at most 1,024).
+pub fn parse_boxes(text: &str) -> Vec<[f64; 4]> {
+    let mut boxes = Vec::new();
+    number_groups(text, 4, |n| {
+        boxes.push([n[0], n[1], n[2], n[3]]);
+        boxes.len() >= 1024
+    });
+    boxes
+}
+
+/// The first point `[x, y]` (or `(x, y)`) in the text.
+pub fn parse_point(text: &str) -> Option<[f64; 2]> {
+    let mut first = None;
+    number_groups(text, 2, |n| {
+        first = Some([n[0], n[1]]);
+        true
+    });
+    first
+}
+
+#[cfg(test)]
+mod number_group_tests {
+    use super::*;
+
+    #[test]
+    fn boxes_and_points() {
+        let text =
+            r#"<answer>{"bbox_2d": [10, 20.5, 30, 40], "label": "cat"} and (1,2,3,4)</answer>"#;
+        assert_eq!(parse_box(text), Some([10.0, 20.5, 30.0, 40.0]));
+        assert_eq!(parse_boxes(text).len(), 2);
+        assert_eq!(parse_box("[1, 2, 3]"), None);
+        assert_eq!(parse_box("[1, 2, x, 4]"), None);
+        assert_eq!(parse_point("click (12, -3.5)"), Some([12.0, -3.5]));
+        assert_eq!(parse_point("[[1, 2]]"), Some([1.0, 2.0]));
+        assert_eq!(parse_box("[inf, 1, 2, 3]"), None);
     }
 }

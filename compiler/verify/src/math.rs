@@ -1,40 +1,60 @@
-//! Mathematical equivalence of two answers written as people and models write them: integers,
-//! decimals, thousands separators, fractions (`\frac`, `\dfrac`, `\tfrac`, `a/b`), mixed numbers,
-//! percentages, scientific notation, `\sqrt`, `\pi`, units and `\text{}` stripped, LaTeX spacing,
-//! sets, tuples and intervals, equations `x = 3`, and expressions with variables compared by
-//! evaluation at sample points.
+//! Mathematical equivalence as Hugging Face Math-Verify decides it: `math_equiv(answer, reference)`
+//! is Math-Verify's `verify(parse(reference), parse(answer))` with its default extraction (LaTeX
+//! and plain expressions) and comparison, computed natively and in bounded time.
 //!
-//! Work is bounded: the cleaner and tokenizer are linear, the parser gives up past a fixed nesting
-//! depth, and very long integers are compared as digit strings.
+//! - Extraction (`find`): Math-Verify's patterns and priorities — "final answer is ... I hope",
+//!   "final answer ... is", `\boxed{}`, "answer:", "answer", then any `$...$`, `\[...\]`, `\(...\)`
+//!   environment, bare `\frac`, expression or number, the match ending last first.
+//! - Normalization (`normalize`): latex2sympy2's `normalize_latex` (units, `\text`, `\left`,
+//!   malformed `\frac12`, `\sqrt2`, "and"/"or" lists, percent words...).
+//! - Parsing (`lexer`, `parse`): latex2sympy2's grammar, building numbers that remember whether
+//!   they are integers, fractions or decimals, percentages, symbols, sets, tuples, intervals,
+//!   matrices and relations.
+//! - Comparison (`compare`): `sympy_expr_eq` — assignments (`x = 3`) reduced to their values,
+//!   relations compared as relations, sets element by element, decimals rounded to six places,
+//!   expressions with symbols evaluated at sample points.
+//!
+//! An answer without any LaTeX delimiter and that is not prose (as the content of a `\boxed{}` or
+//! an `<answer>` tag, or a dataset's reference) is read as if written between dollars, as
+//! Math-Verify's suite writes its answers; a bare number (`1 000`, `0,5`) is read as a number.
+//!
+//! Work is bounded: every scan is linear, the parser refuses nesting deeper than a fixed depth and
+//! spends at most a budget proportional to its input, and very long integers are compared as
+//! digit strings.
 
-/// Relative tolerance for numeric comparison (Math-Verify rounds to 6 decimals).
-const TOLERANCE: f64 = 1e-6;
-/// Deeper nesting than this is not parsed (and compared as text instead).
-const MAX_DEPTH: usize = 64;
-/// Longer answers are compared as text only.
-const MAX_PARSE_LEN: usize = 2_000;
+mod compare;
+mod find;
+mod lexer;
+mod node;
+mod normalize;
+mod parse;
+mod scalar;
 
-/// Whether `answer` is mathematically equal to `reference`.
+use find::Extracted;
+
+/// Longer answers are not read as one LaTeX expression.
+const MAX_WRAPPED: usize = 4_000;
+
+/// Whether `answer` is mathematically equal to `reference`, as Math-Verify would decide.
 pub fn math_equiv(answer: &str, reference: &str) -> bool {
-    let (a, b) = (clean(unbox(answer)), clean(unbox(reference)));
+    let (a, b) = (answer.trim(), reference.trim());
     if a.is_empty() || b.is_empty() {
         return false;
     }
-    if a == b {
-        return true;
-    }
-    if let (Some(x), Some(y)) = (integer_digits(&a), integer_digits(&b)) {
+    if let (Some(x), Some(y)) = (integer_digits(a), integer_digits(b)) {
         return x == y;
     }
-    match (parse_answer(&a), parse_answer(&b)) {
-        (Some(x), Some(y)) => answers_equal(&x, &y),
-        _ => loose_text(&a) == loose_text(&b),
+    if let (Some(x), Some(y)) = (simple_number(a), simple_number(b))
+        && let Some(equal) = x.equals(y)
+    {
+        return equal;
     }
-}
-
-/// The content of a `\boxed{...}` when the answer is written boxed.
-fn unbox(s: &str) -> &str {
-    crate::extract::boxed(s).unwrap_or(s)
+    let gold = read(reference);
+    if gold.value.is_none() && gold.fallback.is_none() {
+        return false;
+    }
+    let pred = read(answer);
+    compare::verify(&gold, &pred)
 }
 
 /// A plain integer (sign and digits only) as (negative, digits without leading zeros).
@@ -53,846 +73,186 @@ fn integer_digits(s: &str) -> Option<(bool, &str)> {
     ))
 }
 
-fn loose_text(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '{' && *c != '}')
-        .flat_map(char::to_lowercase)
-        .collect()
+/// The common answers read without the general machinery: integers, decimals, `a/b` and
+/// `\frac{a}{b}` of integers, as Math-Verify reads them (a decimal is a SymPy `Float`, the others
+/// exact).
+#[derive(Clone, Copy, Debug)]
+enum Simple {
+    Exact(i128, i128),
+    Decimal(f64),
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cleaning: LaTeX presentation that does not change the value.
-
-const REMOVED: &[&str] = &[
-    "\\left",
-    "\\right",
-    "\\displaystyle",
-    "\\!",
-    "\\,",
-    "\\;",
-    "\\:",
-    "\\quad",
-    "\\qquad",
-    "\\ ",
-    "~",
-    "\\$",
-    "$",
-    "^\\circ",
-    "^{\\circ}",
-    "°",
-    "\\circ",
-    "\\bigl",
-    "\\bigr",
-    "\\Bigl",
-    "\\Bigr",
-    "\\big",
-    "\\Big",
-];
-
-const REPLACED: &[(&str, &str)] = &[
-    ("\\dfrac", "\\frac"),
-    ("\\tfrac", "\\frac"),
-    ("\\cdot", "*"),
-    ("\\times", "*"),
-    ("\\div", "/"),
-    ("\\%", "%"),
-    ("\\{", "⦃"),
-    ("\\}", "⦄"),
-    ("\\lbrace", "⦃"),
-    ("\\rbrace", "⦄"),
-    ("\\infty", "∞"),
-    ("\\infin", "∞"),
-    ("\\pi", "π"),
-    ("−", "-"),
-];
-
-/// Unit words dropped after a number ("5 cm", "12 \text{ apples}" is not a unit and stays).
-const UNITS: &[&str] = &[
-    "cm", "mm", "m", "km", "kg", "g", "mg", "s", "sec", "seconds", "min", "minutes", "h", "hours",
-    "hour", "days", "day", "degrees", "degree", "deg", "units", "unit", "dollars", "dollar",
-    "cents", "meters", "meter", "inches", "inch", "feet", "ft", "miles", "mph", "percent", "sq",
-    "square", "cubic", "l", "ml",
-];
-
-/// Strips what does not change the value. Linear in the input.
-pub fn clean(input: &str) -> String {
-    let mut s = input.trim();
-    s = s
-        .strip_prefix("\\(")
-        .or_else(|| s.strip_prefix("\\["))
-        .unwrap_or(s);
-    s = s
-        .strip_suffix("\\)")
-        .or_else(|| s.strip_suffix("\\]"))
-        .unwrap_or(s);
-    // Most answers are plain ("42", "3/4"): skip the LaTeX passes when nothing can match.
-    let latex = s.contains(['\\', '~', '$', '^', '°', '−']);
-    let unwrapped;
-    let rewritten;
-    if latex {
-        unwrapped = unwrap_text_commands(s);
-        rewritten = rewrite_presentation(&unwrapped);
-        s = &rewritten;
-    }
-    let s = s.trim().trim_end_matches(['.', '。']).trim();
-    // Units follow a space ("5 cm").
-    let s = if s.contains(' ') {
-        strip_units(s)
-    } else {
-        s.to_string()
-    };
-    let s = if s.contains(',') {
-        remove_thousands_separators(&s)
-    } else {
-        s
-    };
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Removes and replaces the commands of `REMOVED` and `REPLACED` in one pass: at each character
-/// that can start one, the longest entry that matches is applied. A command spelled with letters
-/// matches only whole (`\cdot` is not the start of `\cdots`).
-fn rewrite_presentation(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find(['\\', '~', '$', '^', '°', '−']) {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        let whole = |pattern: &str| {
-            tail.starts_with(pattern)
-                && !(pattern.ends_with(|c: char| c.is_ascii_alphabetic())
-                    && tail[pattern.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
-        };
-        let removal = REMOVED
-            .iter()
-            .filter(|p| whole(p))
-            .map(|p| (p.len(), ""))
-            .max_by_key(|m| m.0);
-        let replacement = REPLACED
-            .iter()
-            .filter(|(p, _)| whole(p))
-            .map(|(p, to)| (p.len(), *to))
-            .max_by_key(|m| m.0);
-        match removal.into_iter().chain(replacement).max_by_key(|m| m.0) {
-            Some((length, to)) => {
-                out.push_str(to);
-                rest = &tail[length..];
+impl Simple {
+    /// Equality as Math-Verify decides it; `None` when it cannot be computed exactly here.
+    fn equals(self, other: Simple) -> Option<bool> {
+        Some(match (self, other) {
+            (Simple::Exact(p, q), Simple::Exact(r, s)) => p.checked_mul(s)? == r.checked_mul(q)?,
+            (Simple::Exact(p, q), Simple::Decimal(y))
+            | (Simple::Decimal(y), Simple::Exact(p, q)) => {
+                compare::rounds_alike(p as f64 / q as f64, y)
             }
-            None => {
-                let first = tail.chars().next().map_or(1, char::len_utf8);
-                out.push_str(&tail[..first]);
-                rest = &tail[first..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `\text{x}`, `\textbf{x}`, `\mathrm{x}`, `\mathbf{x}`, `\operatorname{x}` → `x`.
-fn unwrap_text_commands(s: &str) -> String {
-    const COMMANDS: &[&str] = &[
-        "\\text",
-        "\\textbf",
-        "\\textit",
-        "\\mathrm",
-        "\\mathbf",
-        "\\mathit",
-        "\\operatorname",
-        "\\mbox",
-    ];
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        let command = COMMANDS
-            .iter()
-            .filter(|c| tail.starts_with(**c) && tail[c.len()..].starts_with('{'))
-            .max_by_key(|c| c.len());
-        match command {
-            Some(command) => {
-                let inside = &tail[command.len() + 1..];
-                match inside.find('}') {
-                    Some(end) => {
-                        out.push_str(&inside[..end]);
-                        rest = &inside[end + 1..];
-                    }
-                    None => {
-                        out.push_str(inside);
-                        rest = "";
-                    }
-                }
-            }
-            None => {
-                out.push('\\');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn strip_units(s: &str) -> String {
-    let mut s = s.to_string();
-    // "5 cm^2", "5 square units": drop trailing unit words after something numeric.
-    loop {
-        let trimmed = s.trim_end();
-        let trimmed = trimmed
-            .trim_end_matches("^2")
-            .trim_end_matches("^3")
-            .trim_end_matches("^{2}")
-            .trim_end_matches("^{3}");
-        let Some(space) = trimmed.rfind(' ') else {
-            break;
-        };
-        let word = trimmed[space + 1..].trim_end_matches('.');
-        let before = trimmed[..space].trim_end();
-        let numeric_before = before
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_digit() || c == '}' || c == '%' || c == 'π');
-        if numeric_before && UNITS.contains(&word.to_ascii_lowercase().as_str()) {
-            s = before.to_string();
-        } else {
-            break;
-        }
-    }
-    s
-}
-
-/// `1,234,567` → `1234567` where the commas group digits in threes (a tuple such as `(1,2)` stays).
-/// One pass over maximal runs of digits and commas.
-fn remove_thousands_separators(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            let len = utf8_len(bytes[i]);
-            out.push_str(&s[i..i + len]);
-            i += len;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b',') {
-            i += 1;
-        }
-        let run = &s[start..i];
-        let after_decimal_point = start > 0 && bytes[start - 1] == b'.';
-        if !after_decimal_point && is_grouped_number(run) {
-            out.extend(run.chars().filter(|c| *c != ','));
-        } else {
-            out.push_str(run);
-        }
-    }
-    out
-}
-
-/// `\d{1,3}(,\d{3})+`
-fn is_grouped_number(run: &str) -> bool {
-    let mut groups = run.split(',');
-    let first = groups.next().unwrap_or("");
-    let mut rest = groups.peekable();
-    (1..=3).contains(&first.len()) && rest.peek().is_some() && rest.all(|g| g.len() == 3)
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
+            (Simple::Decimal(x), Simple::Decimal(y)) => compare::rounds_alike(x, y),
+        })
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Structure: scalars, tuples, sets and intervals.
-
-#[derive(Debug)]
-enum Answer {
-    Scalar(Node),
-    /// `(a, b)`, `[a, b)`...: ordered, with its brackets.
-    Bracketed {
-        open: char,
-        close: char,
-        items: Vec<Node>,
-    },
-    /// `\{a, b\}` or a bare `a, b`: unordered.
-    Set(Vec<Node>),
-}
-
-fn split_top_level(s: &str, separator: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' | '[' | '{' | '⦃' => depth += 1,
-            ')' | ']' | '}' | '⦄' => depth -= 1,
-            c if c == separator && depth == 0 => {
-                parts.push(&s[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
-}
-
-fn parse_items(parts: &[&str]) -> Option<Vec<Node>> {
-    parts.iter().map(|p| parse_scalar(p.trim())).collect()
-}
-
-fn parse_answer(s: &str) -> Option<Answer> {
-    if s.len() > MAX_PARSE_LEN {
+/// `-?\d+`, `-?\d*\.\d+`, `-?\d+/\d+`, `-?\(d|t|c)?frac{-?\d+}{-?\d+}`; `None` for anything
+/// else (or too long, or a zero denominator).
+fn simple_number(t: &str) -> Option<Simple> {
+    if t.len() > 30 {
         return None;
     }
-    let s = s.trim();
-    if let Some(inner) = s.strip_prefix('⦃').and_then(|r| r.strip_suffix('⦄')) {
-        return parse_items(&split_top_level(inner, ',')).map(Answer::Set);
+    let (negative, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let sign = if negative { -1 } else { 1 };
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if digits(body) {
+        return Some(Simple::Exact(sign * body.parse::<i128>().ok()?, 1));
     }
-    let first = s.chars().next()?;
-    let last = s.chars().last()?;
-    if matches!(first, '(' | '[') && matches!(last, ')' | ']') && s.len() >= 2 {
-        let inner = &s[first.len_utf8()..s.len() - last.len_utf8()];
-        let parts = split_top_level(inner, ',');
-        if parts.len() >= 2 && balanced(inner) {
-            return parse_items(&parts).map(|items| Answer::Bracketed {
-                open: first,
-                close: last,
-                items,
-            });
+    if let Some((int, frac)) = body.split_once('.') {
+        if (int.is_empty() || digits(int)) && digits(frac) {
+            return Some(Simple::Decimal(t.parse().ok()?));
         }
+        return None;
     }
-    let parts = split_top_level(s, ',');
-    if parts.len() >= 2 {
-        return parse_items(&parts).map(Answer::Set);
-    }
-    // `x = 3`, `y = 2x + 1`: the value is the right-hand side of the last `=`.
-    let value = s.rsplit('=').next().unwrap_or(s);
-    parse_scalar(value.trim()).map(Answer::Scalar)
-}
-
-fn balanced(s: &str) -> bool {
-    let mut depth = 0i32;
-    for c in s.chars() {
-        match c {
-            '(' | '[' | '{' | '⦃' => depth += 1,
-            ')' | ']' | '}' | '⦄' => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
+    if let Some((p, q)) = body.split_once('/') {
+        if negative || !digits(p) || !digits(q) {
+            // `-3/4` is read as `\frac{-3}{4}` too, but keep the fast path to the plain form.
+            return None;
         }
+        let q: i128 = q.parse().ok()?;
+        return (q != 0).then_some(Simple::Exact(p.parse().ok()?, q));
     }
-    depth == 0
-}
-
-fn answers_equal(a: &Answer, b: &Answer) -> bool {
-    match (a, b) {
-        (Answer::Scalar(x), Answer::Scalar(y)) => nodes_equal(x, y),
-        (
-            Answer::Bracketed {
-                open: o1,
-                close: c1,
-                items: x,
-            },
-            Answer::Bracketed {
-                open: o2,
-                close: c2,
-                items: y,
-            },
-        ) => {
-            o1 == o2
-                && c1 == c2
-                && x.len() == y.len()
-                && x.iter().zip(y).all(|(p, q)| nodes_equal(p, q))
+    let rest = body.strip_prefix('\\')?;
+    let rest = rest.strip_prefix(['d', 't', 'c']).unwrap_or(rest);
+    let rest = rest.strip_prefix("frac{")?;
+    let (p, rest) = rest.split_once("}{")?;
+    let q = rest.strip_suffix('}')?;
+    let int = |x: &str| -> Option<i128> {
+        let (neg, d) = match x.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, x),
+        };
+        if !digits(d) {
+            return None;
         }
-        (Answer::Set(x), Answer::Set(y)) => same_elements(x, y),
-        _ => false,
+        let v: i128 = d.parse().ok()?;
+        Some(if neg { -v } else { v })
+    };
+    let (p, q) = (int(p)?, int(q)?);
+    (q != 0).then_some(Simple::Exact(sign * p, q))
+}
+
+/// Math-Verify's `parse` of an answer: as written when it has LaTeX delimiters or is prose or a
+/// bare number, else as if between dollars.
+fn read(text: &str) -> Extracted {
+    let t = text.trim();
+    if t.is_empty() {
+        return Extracted::default();
     }
-}
-
-/// Multiset equality under numeric tolerance (quadratic, but sets in answers are small).
-fn same_elements(x: &[Node], y: &[Node]) -> bool {
-    if x.len() != y.len() || x.len() > 256 {
-        return false;
+    // Long text is no single expression (and would not parse): read it as written.
+    if t.len() > MAX_WRAPPED || delimited(t) || prose(t) || find::whole_number(t) {
+        return find::extract(text);
     }
-    let mut used = vec![false; y.len()];
-    x.iter().all(|p| {
-        let found = y
-            .iter()
-            .enumerate()
-            .position(|(i, q)| !used[i] && nodes_equal(p, q));
-        found.map(|i| used[i] = true).is_some()
-    })
+    // `$$t$$`: the environment is the match ending last, so it is tried first.
+    let normalized = normalize::normalize(t, normalize::Boxed::All);
+    if let Some(value) = find::parse_normalized(&normalized) {
+        let fallback = (!normalized.is_empty()).then_some(normalized);
+        return Extracted {
+            value: Some(value),
+            fallback,
+        };
+    }
+    find::extract(&format!("$${t}$$"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Scalar expressions.
-
-#[derive(Clone, Debug)]
-enum Node {
-    Number(f64),
-    Variable(char),
-    Infinity,
-    Negate(Box<Node>),
-    Binary(char, Box<Node>, Box<Node>),
-    Function(&'static str, Box<Node>),
-    Factorial(Box<Node>),
-    /// `50%`: as in Math-Verify, equal both to 50 and to 0.5.
-    Percent(Box<Node>),
+/// Whether the text holds LaTeX math delimiters (a `$` not escaped as `\$`) or a box.
+fn delimited(t: &str) -> bool {
+    let b = t.as_bytes();
+    memchr::memchr_iter(b'$', b).any(|at| at == 0 || b[at - 1] != b'\\')
+        || memchr::memmem::find(b, b"\\(").is_some()
+        || memchr::memmem::find(b, b"\\[").is_some()
+        || memchr::memmem::find(b, b"\\boxed").is_some()
+        || memchr::memmem::find(b, b"\\fbox").is_some()
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Number(f64),
-    Letter(char),
-    Command(&'static str),
-    Op(char),
-    Open(char),
-    Close(char),
-}
-
-const FUNCTIONS: &[&str] = &[
-    "sqrt", "frac", "sin", "cos", "tan", "ln", "log", "exp", "arcsin", "arccos", "arctan",
-];
-
-fn tokenize(s: &str) -> Option<Vec<Tok>> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut tokens = Vec::new();
+/// Sentences rather than an expression: three or more words of two or more letters outside LaTeX
+/// commands and `\text{}`, or the word "answer".
+fn prose(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut words = 0;
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
-        {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-            // Scientific notation: 1.5e-3, 2E5.
-            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
-                let mut j = i + 1;
-                if j < chars.len() && (chars[j] == '-' || chars[j] == '+') {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j].is_ascii_digit() {
-                    while j < chars.len() && chars[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                    i = j;
-                }
-            }
-            let text: String = chars[start..i].iter().collect();
-            tokens.push(Tok::Number(text.parse().ok()?));
-        } else if c == '\\' {
-            let start = i + 1;
-            let mut j = start;
-            while j < chars.len() && chars[j].is_ascii_alphabetic() {
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' {
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_alphabetic() {
                 j += 1;
             }
-            let name: String = chars[start..j].iter().collect();
-            let command = *FUNCTIONS.iter().find(|f| **f == name)?;
-            tokens.push(Tok::Command(command));
-            i = j;
-        } else if c == 'π' {
-            tokens.push(Tok::Command("pi"));
-            i += 1;
-        } else if c == '∞' {
-            tokens.push(Tok::Command("infty"));
-            i += 1;
-        } else if c.is_ascii_alphabetic() {
-            // Function names written without a backslash.
-            let starts_with = |name: &str| {
-                name.chars()
-                    .enumerate()
-                    .all(|(k, n)| chars.get(i + k) == Some(&n))
-            };
-            if let Some(f) = FUNCTIONS
-                .iter()
-                .filter(|f| **f != "frac" && starts_with(f))
-                .max_by_key(|f| f.len())
+            let name = &t[i + 1..j];
+            if (name.starts_with("text")
+                || name.starts_with("math")
+                || name == "mbox"
+                || name == "operatorname")
+                && b.get(j) == Some(&b'{')
             {
-                tokens.push(Tok::Command(f));
-                i += f.len();
-            } else {
-                tokens.push(Tok::Letter(c));
-                i += 1;
-            }
-        } else if "+-*/^!%".contains(c) {
-            tokens.push(Tok::Op(c));
-            i += 1;
-        } else if "([{".contains(c) {
-            tokens.push(Tok::Open(c));
-            i += 1;
-        } else if ")]}".contains(c) {
-            tokens.push(Tok::Close(c));
-            i += 1;
-        } else {
-            return None;
-        }
-    }
-    Some(tokens)
-}
-
-struct Parser {
-    tokens: Vec<Tok>,
-    at: usize,
-    depth: usize,
-}
-
-fn parse_scalar(s: &str) -> Option<Node> {
-    let tokens = tokenize(s)?;
-    if tokens.is_empty() {
-        return None;
-    }
-    let mut parser = Parser {
-        tokens,
-        at: 0,
-        depth: 0,
-    };
-    let node = parser.sum()?;
-    (parser.at == parser.tokens.len()).then_some(node)
-}
-
-impl Parser {
-    fn peek(&self) -> Option<&Tok> {
-        self.tokens.get(self.at)
-    }
-
-    fn eat(&mut self, tok: &Tok) -> bool {
-        if self.peek() == Some(tok) {
-            self.at += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn deeper(&mut self) -> Option<()> {
-        self.depth += 1;
-        (self.depth <= MAX_DEPTH).then_some(())
-    }
-
-    fn sum(&mut self) -> Option<Node> {
-        self.deeper()?;
-        let mut node = self.product()?;
-        while let Some(Tok::Op(op @ ('+' | '-'))) = self.peek().cloned() {
-            self.at += 1;
-            let rhs = self.product()?;
-            node = Node::Binary(op, Box::new(node), Box::new(rhs));
-        }
-        self.depth -= 1;
-        Some(node)
-    }
-
-    fn product(&mut self) -> Option<Node> {
-        let mut node = self.unary()?;
-        loop {
-            match self.peek() {
-                Some(Tok::Op(op @ ('*' | '/'))) => {
-                    let op = *op;
-                    self.at += 1;
-                    let rhs = self.unary()?;
-                    node = Node::Binary(op, Box::new(node), Box::new(rhs));
+                // Skip the braced argument.
+                let mut depth = 0usize;
+                let mut k = j;
+                while k < b.len() {
+                    match b[k] {
+                        b'{' => depth += 1,
+                        b'}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    k += 1;
                 }
-                // Implicit multiplication: 2x, 2\pi, 3\sqrt{2}, (a)(b). A number right after a
-                // number is not (it would hide "1 2").
-                Some(Tok::Letter(_) | Tok::Command(_) | Tok::Open(_)) => {
-                    let mixed = matches!(node, Node::Number(n) if n.fract() == 0.0)
-                        && self.peek() == Some(&Tok::Command("frac"));
-                    let rhs = self.power()?;
-                    // 3\frac{1}{2} is a mixed number: 3 + 1/2.
-                    node =
-                        Node::Binary(if mixed { '+' } else { '*' }, Box::new(node), Box::new(rhs));
-                }
-                _ => break,
+                i = k + 1;
+                continue;
             }
-        }
-        Some(node)
-    }
-
-    fn unary(&mut self) -> Option<Node> {
-        if self.eat(&Tok::Op('-')) {
-            self.deeper()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            return Some(Node::Negate(Box::new(inner)));
-        }
-        if self.eat(&Tok::Op('+')) {
-            return self.unary();
-        }
-        self.power()
-    }
-
-    fn power(&mut self) -> Option<Node> {
-        let mut base = self.postfix()?;
-        if self.eat(&Tok::Op('^')) {
-            self.deeper()?;
-            let exponent = self.unary()?;
-            self.depth -= 1;
-            base = Node::Binary('^', Box::new(base), Box::new(exponent));
-        }
-        Some(base)
-    }
-
-    fn postfix(&mut self) -> Option<Node> {
-        let mut node = self.atom()?;
-        loop {
-            if self.eat(&Tok::Op('!')) {
-                node = Node::Factorial(Box::new(node));
-            } else if self.eat(&Tok::Op('%')) {
-                node = Node::Percent(Box::new(node));
-            } else {
-                break;
-            }
-        }
-        Some(node)
-    }
-
-    fn group(&mut self) -> Option<Node> {
-        let Some(Tok::Open(open)) = self.peek().cloned() else {
-            return None;
-        };
-        self.at += 1;
-        let inner = self.sum()?;
-        let close = match open {
-            '(' => ')',
-            '[' => ']',
-            _ => '}',
-        };
-        self.eat(&Tok::Close(close)).then_some(inner)
-    }
-
-    fn atom(&mut self) -> Option<Node> {
-        self.deeper()?;
-        let node = match self.peek().cloned()? {
-            Tok::Number(n) => {
-                self.at += 1;
-                Node::Number(n)
-            }
-            Tok::Letter(c) => {
-                self.at += 1;
-                Node::Variable(c)
-            }
-            Tok::Open(_) => self.group()?,
-            Tok::Command("pi") => {
-                self.at += 1;
-                Node::Number(std::f64::consts::PI)
-            }
-            Tok::Command("infty") => {
-                self.at += 1;
-                Node::Infinity
-            }
-            Tok::Command("frac") => {
-                self.at += 1;
-                let numerator = self.frac_argument()?;
-                let denominator = self.frac_argument()?;
-                Node::Binary('/', Box::new(numerator), Box::new(denominator))
-            }
-            Tok::Command("sqrt") => {
-                self.at += 1;
-                // \sqrt[3]{x}
-                let root = if self.peek() == Some(&Tok::Open('[')) {
-                    Some(self.group()?)
-                } else {
-                    None
-                };
-                let radicand = self.frac_argument()?;
-                match root {
-                    Some(n) => Node::Binary(
-                        '^',
-                        Box::new(radicand),
-                        Box::new(Node::Binary('/', Box::new(Node::Number(1.0)), Box::new(n))),
-                    ),
-                    None => Node::Function("sqrt", Box::new(radicand)),
-                }
-            }
-            Tok::Command(name) => {
-                self.at += 1;
-                let argument = self.power()?;
-                Node::Function(name, Box::new(argument))
-            }
-            Tok::Op(_) | Tok::Close(_) => return None,
-        };
-        self.depth -= 1;
-        Some(node)
-    }
-
-    /// `{...}` or a single token (`\frac12`).
-    fn frac_argument(&mut self) -> Option<Node> {
-        match self.peek()? {
-            Tok::Open('{') => self.group(),
-            Tok::Number(n) => {
-                // \frac12: one digit each.
-                let n = *n;
-                self.at += 1;
-                if n >= 10.0 && n.fract() == 0.0 && n < 100.0 {
-                    let (first, second) = ((n / 10.0).floor(), n % 10.0);
-                    self.tokens.insert(self.at, Tok::Number(second));
-                    return Some(Node::Number(first));
-                }
-                Some(Node::Number(n))
-            }
-            _ => self.atom(),
-        }
-    }
-}
-
-/// How a percentage counts when evaluating: as its number (`1.0`) or as a fraction (`0.01`).
-struct Scope<'v> {
-    variables: &'v dyn Fn(char) -> f64,
-    percent: f64,
-}
-
-fn evaluate(node: &Node, scope: &Scope) -> f64 {
-    let variables = scope;
-    match node {
-        Node::Percent(inner) => evaluate(inner, scope) * scope.percent,
-        Node::Number(n) => *n,
-        Node::Variable(c) => (scope.variables)(*c),
-        Node::Infinity => f64::INFINITY,
-        Node::Negate(inner) => -evaluate(inner, variables),
-        Node::Binary(op, a, b) => {
-            let (x, y) = (evaluate(a, variables), evaluate(b, variables));
-            match op {
-                '+' => x + y,
-                '-' => x - y,
-                '*' => x * y,
-                '/' => x / y,
-                _ => x.powf(y),
-            }
-        }
-        Node::Function(name, inner) => {
-            let x = evaluate(inner, variables);
-            match *name {
-                "sqrt" => x.sqrt(),
-                "sin" => x.sin(),
-                "cos" => x.cos(),
-                "tan" => x.tan(),
-                "ln" => x.ln(),
-                "log" => x.log10(),
-                "exp" => x.exp(),
-                "arcsin" => x.asin(),
-                "arccos" => x.acos(),
-                _ => x.atan(),
-            }
-        }
-        Node::Factorial(inner) => {
-            let n = evaluate(inner, variables);
-            if n < 0.0 || n.fract() != 0.0 || n > 170.0 {
-                f64::NAN
-            } else {
-                (1..=n as u64).map(|k| k as f64).product()
-            }
-        }
-    }
-}
-
-fn variables_of(node: &Node, out: &mut Vec<char>) {
-    match node {
-        Node::Variable(c) if !out.contains(c) => out.push(*c),
-        Node::Negate(inner) | Node::Function(_, inner) | Node::Factorial(inner) => {
-            variables_of(inner, out)
-        }
-        Node::Binary(_, a, b) => {
-            variables_of(a, out);
-            variables_of(b, out);
-        }
-        _ => {}
-    }
-}
-
-fn close(x: f64, y: f64) -> bool {
-    if x.is_infinite() || y.is_infinite() {
-        return x == y;
-    }
-    (x - y).abs() <= TOLERANCE * x.abs().max(y.abs()).max(1.0)
-}
-
-fn has_percent(node: &Node) -> bool {
-    match node {
-        Node::Percent(_) => true,
-        Node::Negate(inner) | Node::Function(_, inner) | Node::Factorial(inner) => {
-            has_percent(inner)
-        }
-        Node::Binary(_, a, b) => has_percent(a) || has_percent(b),
-        _ => false,
-    }
-}
-
-/// Equal as numbers (a percentage either as its number or as a fraction), or, with variables, equal
-/// at three sample points (one with negative values, so that `\sqrt{x^2}` is not `x`).
-fn nodes_equal(a: &Node, b: &Node) -> bool {
-    let mut scales = vec![(1.0, 1.0)];
-    if has_percent(a) {
-        scales.push((0.01, 1.0));
-    }
-    if has_percent(b) {
-        scales.push((1.0, 0.01));
-    }
-    scales
-        .into_iter()
-        .any(|(scale_a, scale_b)| equal_at_samples(a, b, scale_a, scale_b))
-}
-
-fn equal_at_samples(a: &Node, b: &Node, scale_a: f64, scale_b: f64) -> bool {
-    let mut vars = Vec::new();
-    variables_of(a, &mut vars);
-    let mut b_vars = Vec::new();
-    variables_of(b, &mut b_vars);
-    b_vars.sort_unstable();
-    let mut a_sorted = vars.clone();
-    a_sorted.sort_unstable();
-    if a_sorted != b_vars {
-        return false;
-    }
-    const SAMPLES: [[f64; 3]; 3] = [
-        [0.7312, 1.4173, 2.2391],
-        [-1.3183, -0.5791, 1.6127],
-        [2.0718, -1.1467, 0.8839],
-    ];
-    let mut compared = 0;
-    for sample in SAMPLES {
-        let value = |c: char| {
-            vars.iter()
-                .position(|v| *v == c)
-                .map_or(f64::NAN, |i| sample[i % 3] + (i / 3) as f64 * 0.37)
-        };
-        let x = evaluate(
-            a,
-            &Scope {
-                variables: &value,
-                percent: scale_a,
-            },
-        );
-        let y = evaluate(
-            b,
-            &Scope {
-                variables: &value,
-                percent: scale_b,
-            },
-        );
-        if x.is_nan() && y.is_nan() {
+            i = j.max(i + 1);
             continue;
         }
-        if !close(x, y) {
-            return false;
+        if c.is_ascii_alphabetic() {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            let word = &t[i..j];
+            if word.eq_ignore_ascii_case("answer") {
+                return true;
+            }
+            if j - i >= 2 {
+                words += 1;
+                if words >= 3 {
+                    return true;
+                }
+            }
+            i = j;
+            continue;
         }
-        compared += 1;
-        if vars.is_empty() {
-            break;
-        }
+        i += 1;
     }
-    compared > 0
+    false
+}
+
+/// The value of an answer written as a number (`1,234.5`, `\frac{3}{4}`, `2.5e3`, `50%` as `0.5`,
+/// `\sqrt{2}`), without variables; `None` when it is not one.
+pub fn parse_number(text: &str) -> Option<f64> {
+    scalar::parse_number(text)
+}
+
+/// Whether `answer` is a number within `tolerance` of `reference`, relative to the larger of
+/// `|reference|` and 1.
+pub fn numeric_close(answer: &str, reference: f64, tolerance: f64) -> bool {
+    scalar::numeric_close(answer, reference, tolerance)
 }
 
 #[cfg(test)]
@@ -911,7 +271,6 @@ mod tests {
             ("3\\frac{1}{2}", "3.5"),
             ("-\\frac{3}{4}", "-0.75"),
             ("50\\%", "50"),
-            ("1.5e3", "1500"),
             ("2\\sqrt{2}", "\\sqrt{8}"),
             ("\\sqrt[3]{27}", "3"),
             ("2\\pi", "6.283185307"),
@@ -929,6 +288,11 @@ mod tests {
             ("007", "7"),
             ("5!", "120"),
             ("2, 3", "3, 2"),
+            ("1000,99", "1000.99"),
+            ("1 000", "1000"),
+            ("The final answer is $3$. I hope it is correct.", "3"),
+            ("Soucis : 2,74 $ a..", "2.74"),
+            ("\\text{Evelyn}", "Evelyn"),
         ];
         for (a, b) in equal {
             assert!(math_equiv(a, b), "{a} should equal {b}");
@@ -949,6 +313,8 @@ mod tests {
             ("", "0"),
             ("1234", "1,235"),
             ("3.14", "\\pi"),
+            ("x > 5", "x < 5"),
+            ("AZYUK2A", "2"),
         ];
         for (a, b) in different {
             assert!(!math_equiv(a, b), "{a} should not equal {b}");
@@ -976,4 +342,9 @@ mod tests {
             start.elapsed()
         );
     }
+}
+
+#[doc(hidden)]
+pub fn debug_read(text: &str) -> String {
+    format!("{:?}", read(text))
 }

@@ -5,9 +5,20 @@ use std::collections::{HashMap, HashSet};
 
 use crate::text::normalize;
 
-/// Characters (ANLS) or words (ROUGE-L) beyond these are not compared.
-const MAX_CHARS: usize = 2_000;
+/// Characters (ANLS) or words (ROUGE-L, BLEU-4) beyond these are not compared: answers to compare
+/// this way are short, and the cost of a degenerate megabyte stays bounded.
+const MAX_CHARS: usize = 1_000;
 const MAX_WORDS: usize = 2_000;
+
+/// The start of `text` that can hold `MAX_CHARS` characters after normalisation (at a character
+/// boundary), so that a megabyte is not normalised to compare its first thousand characters.
+fn prefix(text: &str) -> &str {
+    let mut end = text.len().min(MAX_CHARS * 8);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 fn levenshtein(a: &[char], b: &[char]) -> usize {
     let mut previous: Vec<usize> = (0..=b.len()).collect();
@@ -27,8 +38,11 @@ fn levenshtein(a: &[char], b: &[char]) -> usize {
 /// Average normalised Levenshtein similarity (DocVQA): 1 − distance / longer length, set to 0 below
 /// the usual 0.5 threshold.
 pub fn anls(answer: &str, reference: &str) -> f64 {
-    let a: Vec<char> = normalize(answer).chars().take(MAX_CHARS).collect();
-    let b: Vec<char> = normalize(reference).chars().take(MAX_CHARS).collect();
+    let a: Vec<char> = normalize(prefix(answer)).chars().take(MAX_CHARS).collect();
+    let b: Vec<char> = normalize(prefix(reference))
+        .chars()
+        .take(MAX_CHARS)
+        .collect();
     let longest = a.len().max(b.len());
     if longest == 0 {
         return 1.0;
@@ -37,6 +51,7 @@ pub fn anls(answer: &str, reference: &str) -> f64 {
     if similarity < 0.5 { 0.0 } else { similarity }
 }
 
+/// The first `MAX_WORDS` words, lower-cased, without surrounding punctuation.
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
@@ -44,6 +59,7 @@ fn words(text: &str) -> Vec<String> {
                 .to_lowercase()
         })
         .filter(|w| !w.is_empty())
+        .take(MAX_WORDS)
         .collect()
 }
 
@@ -65,8 +81,7 @@ fn lcs(a: &[String], b: &[String]) -> usize {
 
 /// ROUGE-L F-measure over words.
 pub fn rouge_l(answer: &str, reference: &str) -> f64 {
-    let a: Vec<String> = words(answer).into_iter().take(MAX_WORDS).collect();
-    let b: Vec<String> = words(reference).into_iter().take(MAX_WORDS).collect();
+    let (a, b) = (words(answer), words(reference));
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -121,17 +136,51 @@ pub fn bleu4(answer: &str, reference: &str) -> f64 {
     brevity * log_sum.exp()
 }
 
-/// The fraction of word `n`-grams that repeat an earlier one (0 for no repetition).
+/// The fraction of word `n`-grams that repeat an earlier one (0 for no repetition). Linear in the
+/// text whatever `n`: each window is identified by two rolling polynomial hashes of its word ids
+/// (distinct windows colliding in both is vanishingly unlikely).
 pub fn ngram_repetition(text: &str, n: usize) -> f64 {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut ids: HashMap<&str, u64> = HashMap::new();
+    let tokens: Vec<u64> = text
+        .split_whitespace()
+        .map(|word| {
+            let next = ids.len() as u64 + 1;
+            *ids.entry(word).or_insert(next)
+        })
+        .collect();
     if n == 0 || tokens.len() < n {
         return 0.0;
     }
-    let mut seen = HashSet::new();
-    let grams = tokens.windows(n);
-    let total = grams.len();
-    let repeated = tokens.windows(n).filter(|g| !seen.insert(*g)).count();
-    repeated as f64 / total as f64
+    const BASES: [u64; 2] = [1_000_003, 0x9E37_79B9_7F4A_7C15];
+    let oldest_weight = BASES.map(|base| wrapping_power(base, n));
+    let mut hashes = [0u64; 2];
+    let mut seen = HashSet::with_capacity(tokens.len() - n + 1);
+    let mut repeated = 0;
+    for (i, &token) in tokens.iter().enumerate() {
+        for k in 0..2 {
+            hashes[k] = hashes[k].wrapping_mul(BASES[k]).wrapping_add(token);
+            if i >= n {
+                hashes[k] = hashes[k].wrapping_sub(tokens[i - n].wrapping_mul(oldest_weight[k]));
+            }
+        }
+        if i + 1 >= n && !seen.insert(hashes) {
+            repeated += 1;
+        }
+    }
+    repeated as f64 / (tokens.len() - n + 1) as f64
+}
+
+/// `base^exponent` modulo 2^64.
+fn wrapping_power(mut base: u64, mut exponent: usize) -> u64 {
+    let mut result: u64 = 1;
+    while exponent > 0 {
+        if exponent & 1 == 1 {
+            result = result.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        exponent >>= 1;
+    }
+    result
 }
 
 #[cfg(test)]
@@ -151,6 +200,9 @@ mod tests {
         assert!(bleu4("a cat", "the cat sat on the mat") < 0.2);
         assert_eq!(ngram_repetition("a b c d", 2), 0.0);
         assert!((ngram_repetition("a b a b a b", 2) - 3.0 / 5.0).abs() < 1e-12);
+        assert!((ngram_repetition("a b c a b c a b c", 3) - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(ngram_repetition("a b c d e f", 6), 0.0);
+        assert_eq!(ngram_repetition("x y x y", 5), 0.0);
     }
 
     #[test]

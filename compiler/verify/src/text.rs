@@ -29,7 +29,7 @@ pub fn choice_letter(text: &str) -> Option<char> {
     let is_letter = |c: char| c.is_ascii_uppercase();
     // The whole text is a marked letter.
     let core = trimmed
-        .trim_matches(|c: char| "()[]{}*$ ".contains(c))
+        .trim_matches(|c: char| matches!(c, '(' | ')' | '[' | ']' | '{' | '}' | '*' | '$' | ' '))
         .trim_end_matches(['.', ':', ')']);
     let mut chars = core.chars();
     if let (Some(c), None) = (chars.next(), chars.next())

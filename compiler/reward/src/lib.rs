@@ -1,0 +1,326 @@
+//! The reward engine: scores a batch of completions with a plan's reward graph.
+//!
+//! A batch is scored in passes. Each group statistic the graph uses (`group.mean(accuracy)`) needs
+//! its input for every completion of the group first, so there is one pass per statistic, in node
+//! order, then a last pass for the outputs (reward, terms, filter, advantage). Within a pass every
+//! completion is evaluated once, in parallel across cores, with the values computed by natives
+//! (extractions, parses, verifiers) remembered per completion across passes, so an answer extracted
+//! for one term is not extracted again for another.
+//!
+//! Two walkers evaluate a pass: compiled code (cranelift; the numeric glue is native and natives are
+//! host calls), the default, and a reference interpreter that compiled code is tested against.
+
+pub mod group;
+pub mod interp;
+mod jit;
+pub mod natives;
+pub mod program;
+pub mod value;
+
+use rayon::prelude::*;
+use rlx_compiler::plan::{Graph, NodeId, RlPlan, StepVars};
+
+pub use program::{CompileError, Item, Judge, NoJudge, Program, Reads};
+pub use value::Value;
+
+use program::Env;
+
+/// How a pass is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Native code compiled with cranelift.
+    Jit,
+    /// The reference interpreter.
+    Interpreter,
+}
+
+/// A completion that could not be scored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreError {
+    /// Its position in the batch.
+    pub index: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "completion {}: {}", self.index + 1, self.message)
+    }
+}
+
+/// Completions handed to one worker at a time.
+const CHUNK: usize = 64;
+
+pub struct Engine {
+    program: Program,
+    jit: Option<jit::JitCode>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Engine {
+    /// Prepares `graph` to compute `roots` (numbers or bools) for each completion. `threads` is the
+    /// number of worker threads (0: one per core; 1: the calling thread only).
+    pub fn new(
+        graph: &Graph,
+        roots: &[NodeId],
+        backend: Backend,
+        threads: usize,
+    ) -> Result<Engine, CompileError> {
+        let program = Program::new(graph, roots)?;
+        for &root in roots {
+            if program.kinds[root as usize] == value::Kind::Host {
+                return Err(CompileError {
+                    node: Some(root),
+                    message: format!(
+                        "a reward is a number or a bool, not `{}`",
+                        graph.nodes[root as usize].ty
+                    ),
+                });
+            }
+        }
+        let jit = match backend {
+            Backend::Jit => Some(jit::JitCode::compile(&program)?),
+            Backend::Interpreter => None,
+        };
+        let pool = if threads == 1 {
+            None
+        } else {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("rlx-reward-{i}"))
+                    .build()
+                    .map_err(|e| CompileError {
+                        node: None,
+                        message: format!("cannot start reward threads: {e}"),
+                    })?,
+            )
+        };
+        Ok(Engine { program, jit, pool })
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The roots' values for every completion: `result[i * roots + r]`. The first completion (in
+    /// batch order) that fails stops scoring and is reported.
+    pub fn score(
+        &self,
+        items: &[Item<'_>],
+        step: StepVars,
+        judge: &dyn Judge,
+    ) -> Result<Vec<f64>, ScoreError> {
+        match &self.pool {
+            Some(pool) => pool.install(|| self.score_batch(items, step, judge, true)),
+            None => self.score_batch(items, step, judge, false),
+        }
+    }
+
+    fn score_batch<'a>(
+        &self,
+        items: &[Item<'a>],
+        step: StepVars,
+        judge: &dyn Judge,
+        parallel: bool,
+    ) -> Result<Vec<f64>, ScoreError> {
+        let program = &self.program;
+        let nodes = program.graph.nodes.len();
+        let groups = program.groups.len();
+        let mut slots: Vec<Option<Value<'a>>> = vec![None; items.len() * nodes];
+        let mut group_values = vec![0.0; items.len() * groups];
+        let members = if groups > 0 {
+            group::members(&items.iter().map(|i| i.group).collect::<Vec<_>>())
+        } else {
+            Vec::new()
+        };
+        for pass in 0..program.passes() {
+            let roots = program.pass_roots(pass);
+            let mut out = vec![0.0; items.len() * roots.len()];
+            if !roots.is_empty() {
+                self.run_pass(
+                    pass,
+                    items,
+                    &mut slots,
+                    &group_values,
+                    &mut out,
+                    step,
+                    judge,
+                    parallel,
+                )?;
+            }
+            let Some(group_node) = program.groups.get(pass) else {
+                return Ok(out);
+            };
+            let tokens: Vec<i64> = if group_node.stat.reads_tokens() {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        item.tokens.ok_or_else(|| ScoreError {
+                            index,
+                            message: "a group length statistic needs the completion's token count"
+                                .into(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
+            };
+            for group in &members {
+                let values: Vec<f64> = if roots.is_empty() {
+                    Vec::new()
+                } else {
+                    group.iter().map(|&i| out[i]).collect()
+                };
+                let lengths: Vec<i64> = if tokens.is_empty() {
+                    Vec::new()
+                } else {
+                    group.iter().map(|&i| tokens[i]).collect()
+                };
+                let mut stats = vec![0.0; group.len()];
+                group::statistic(group_node.stat, &values, &lengths, &mut stats);
+                for (&i, value) in group.iter().zip(stats) {
+                    group_values[i * groups + pass] = value;
+                }
+            }
+        }
+        unreachable!("the last pass returns")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_pass<'a>(
+        &self,
+        pass: usize,
+        items: &[Item<'a>],
+        slots: &mut [Option<Value<'a>>],
+        group_values: &[f64],
+        out: &mut [f64],
+        step: StepVars,
+        judge: &dyn Judge,
+        parallel: bool,
+    ) -> Result<(), ScoreError> {
+        let program = &self.program;
+        let nodes = program.graph.nodes.len().max(1);
+        let groups = program.groups.len();
+        let roots = program.pass_roots(pass);
+        let width = roots.len();
+        let chunk = |start: usize,
+                     items: &[Item<'a>],
+                     slots: &mut [Option<Value<'a>>],
+                     out: &mut [f64]|
+         -> Result<(), ScoreError> {
+            let mut scratch = Vec::new();
+            for (offset, item) in items.iter().enumerate() {
+                let index = start + offset;
+                let env = Env {
+                    program,
+                    item,
+                    step,
+                    group_values: &group_values[index * groups..(index + 1) * groups],
+                    judge,
+                };
+                let memo = &mut slots[offset * nodes..(offset + 1) * nodes];
+                let values = &mut out[offset * width..(offset + 1) * width];
+                let result = match &self.jit {
+                    Some(code) => code.run(pass, &env, memo, values, &mut scratch),
+                    None => interp::run(&env, memo, &roots, values),
+                };
+                result.map_err(|message| ScoreError { index, message })?;
+            }
+            Ok(())
+        };
+        if !parallel {
+            return chunk(0, items, slots, out);
+        }
+        let errors: Vec<ScoreError> = items
+            .par_chunks(CHUNK)
+            .zip(slots.par_chunks_mut(CHUNK * nodes))
+            .zip(out.par_chunks_mut((CHUNK * width).max(1)))
+            .enumerate()
+            .filter_map(|(i, ((items, slots), out))| chunk(i * CHUNK, items, slots, out).err())
+            .collect();
+        match errors.into_iter().min_by_key(|e| e.index) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an RL stage's graph gives for a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageScores {
+    pub rewards: Vec<f64>,
+    /// Each named reward term, per completion.
+    pub terms: Vec<(String, Vec<f64>)>,
+    /// With a `filter`: whether each completion's group is kept (every member passes it).
+    pub kept: Option<Vec<bool>>,
+    /// With an `advantage` expression: its value per completion.
+    pub advantages: Option<Vec<f64>>,
+}
+
+/// The reward, terms, filter and advantage of an RL stage, scored together: one engine over the
+/// stage's graph, so what they share is computed once.
+pub struct StageRewards {
+    engine: Engine,
+    terms: Vec<String>,
+    filter: bool,
+    advantage: bool,
+}
+
+impl StageRewards {
+    pub fn new(
+        rl: &RlPlan,
+        graph: &Graph,
+        backend: Backend,
+        threads: usize,
+    ) -> Result<StageRewards, CompileError> {
+        let mut roots = vec![rl.reward];
+        roots.extend(rl.terms.iter().map(|t| t.node));
+        roots.extend(rl.filter);
+        roots.extend(rl.algorithm.advantage);
+        Ok(StageRewards {
+            engine: Engine::new(graph, &roots, backend, threads)?,
+            terms: rl.terms.iter().map(|t| t.name.clone()).collect(),
+            filter: rl.filter.is_some(),
+            advantage: rl.algorithm.advantage.is_some(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn score(
+        &self,
+        items: &[Item<'_>],
+        step: StepVars,
+        judge: &dyn Judge,
+    ) -> Result<StageScores, ScoreError> {
+        let values = self.engine.score(items, step, judge)?;
+        let width = 1 + self.terms.len() + usize::from(self.filter) + usize::from(self.advantage);
+        let column =
+            |c: usize| -> Vec<f64> { values.iter().skip(c).step_by(width).copied().collect() };
+        let kept = self.filter.then(|| {
+            let passes = column(1 + self.terms.len());
+            let groups: Vec<u64> = items.iter().map(|i| i.group).collect();
+            let mut kept = vec![true; items.len()];
+            for members in group::members(&groups) {
+                let keep = members.iter().all(|&i| passes[i] > 0.0);
+                members.iter().for_each(|&i| kept[i] = keep);
+            }
+            kept
+        });
+        Ok(StageScores {
+            rewards: column(0),
+            terms: self
+                .terms
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), column(1 + i)))
+                .collect(),
+            kept,
+            advantages: self.advantage.then(|| column(width - 1)),
+        })
+    }
+}

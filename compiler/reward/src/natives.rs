@@ -1,0 +1,368 @@
+//! The standard library's native functions over run-time values: the implementations behind the
+//! `extern fn` declarations of `std::extract`, `std::format`, `std::length`, `std::verify` and the
+//! prelude's math. Both the interpreter and compiled code call these, so they agree by construction
+//! on everything but the numeric glue.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use regex::Regex;
+use rlx_verify as verify;
+
+use crate::value::Value;
+
+pub type NativeFn = for<'a> fn(&[Value<'a>]) -> Result<Value<'a>, String>;
+
+/// A native function of the graph, resolved once when a program is compiled.
+#[derive(Clone, Debug)]
+pub enum Native {
+    Plain(NativeFn),
+    /// `regex_match` (the whole text) or `regex_find` (anywhere); the pattern compiled ahead of
+    /// time when it is a constant.
+    Regex {
+        whole: bool,
+        fixed: Option<Arc<Regex>>,
+    },
+}
+
+/// Patterns whose compiled form would be larger than this are refused (the `regex` crate matches
+/// in time linear in the text, so only compilation needs a bound).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The native called `function`; `pattern` is the constant second argument of a regex function.
+pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> {
+    if let Some(whole) = match function {
+        "regex_match" => Some(true),
+        "regex_find" => Some(false),
+        _ => None,
+    } {
+        let fixed = pattern
+            .map(|p| compile_regex(p, whole).map(Arc::new))
+            .transpose()?;
+        return Ok(Native::Regex { whole, fixed });
+    }
+    let plain: NativeFn = match function {
+        "boxed" => |a| Ok(extract(&a[0], verify::boxed)),
+        "answer_tag" => |a| Ok(extract(&a[0], verify::answer_tag)),
+        "answer_line" => |a| Ok(extract(&a[0], verify::answer_line)),
+        "last_number" => |a| Ok(extract(&a[0], verify::last_number)),
+        "tag" => |a| {
+            let name = text(a, 1)?;
+            Ok(extract(&a[0], |s| verify::tag(s, name)))
+        },
+        "parse_box" => |a| Ok(verify::parse_box(text(a, 0)?).map_or(Value::None, Value::Box)),
+        "parse_boxes" => |a| {
+            Ok(Value::List(
+                verify::parse_boxes(text(a, 0)?)
+                    .into_iter()
+                    .map(Value::Box)
+                    .collect(),
+            ))
+        },
+        "parse_point" => |a| {
+            Ok(verify::parse_point(text(a, 0)?).map_or(Value::None, |p| {
+                Value::List(vec![Value::Float(p[0]), Value::Float(p[1])])
+            }))
+        },
+        "parse_number" => {
+            |a| Ok(verify::parse_number(text(a, 0)?).map_or(Value::None, Value::Float))
+        }
+        "think_answer" => |a| Ok(Value::Bool(verify::think_answer(text(a, 0)?))),
+        "tags_in_order" => |a| {
+            let tags = texts(a, 1)?;
+            Ok(Value::Bool(verify::tags_in_order(text(a, 0)?, &tags)))
+        },
+        "tag_count" => |a| {
+            Ok(Value::Int(
+                verify::tag_count(text(a, 0)?, text(a, 1)?) as i64
+            ))
+        },
+        "overlong_penalty" => |a| {
+            Ok(Value::Float(verify::overlong_penalty(
+                int(a, 0)?,
+                int(a, 1)?,
+                int(a, 2)?,
+            )))
+        },
+        "cosine_length" => |a| {
+            Ok(Value::Float(verify::cosine_length(
+                int(a, 0)?,
+                int(a, 1)?,
+                number(a, 2)?,
+                number(a, 3)?,
+            )))
+        },
+        "ngram_repetition" => |a| {
+            let n =
+                usize::try_from(int(a, 1)?).map_err(|_| "n must not be negative".to_string())?;
+            Ok(Value::Float(verify::ngram_repetition(text(a, 0)?, n)))
+        },
+        "word_count" => |a| Ok(Value::Int(text(a, 0)?.split_whitespace().count() as i64)),
+        "math_equiv" => |a| Ok(Value::Bool(verify::math_equiv(text(a, 0)?, text(a, 1)?))),
+        "choice_equiv" => |a| Ok(Value::Bool(verify::choice_equiv(text(a, 0)?, text(a, 1)?))),
+        "numeric_close" => |a| {
+            Ok(Value::Bool(verify::numeric_close(
+                text(a, 0)?,
+                number(a, 1)?,
+                number(a, 2)?,
+            )))
+        },
+        "exact_match" => |a| Ok(Value::Bool(verify::exact_match(text(a, 0)?, text(a, 1)?))),
+        "relaxed_match" => |a| Ok(Value::Bool(verify::relaxed_match(text(a, 0)?, text(a, 1)?))),
+        "iou" => |a| Ok(Value::Float(verify::iou(&bbox(a, 0)?, &bbox(a, 1)?))),
+        "box_union_iou" => |a| {
+            Ok(Value::Float(verify::box_union_iou(
+                &boxes(a, 0)?,
+                &boxes(a, 1)?,
+            )))
+        },
+        "point_in_box" => |a| {
+            Ok(Value::Bool(verify::point_in_box(
+                number(a, 0)?,
+                number(a, 1)?,
+                &bbox(a, 2)?,
+            )))
+        },
+        "l1_distance" => |a| {
+            Ok(Value::Float(verify::l1_distance(
+                &bbox(a, 0)?,
+                &bbox(a, 1)?,
+            )))
+        },
+        "anls" => |a| Ok(Value::Float(verify::anls(text(a, 0)?, text(a, 1)?))),
+        "rouge_l" => |a| Ok(Value::Float(verify::rouge_l(text(a, 0)?, text(a, 1)?))),
+        "bleu4" => |a| Ok(Value::Float(verify::bleu4(text(a, 0)?, text(a, 1)?))),
+        "min" => |a| Ok(Value::Float(min(number(a, 0)?, number(a, 1)?))),
+        "max" => |a| Ok(Value::Float(max(number(a, 0)?, number(a, 1)?))),
+        "clip" => |a| {
+            Ok(Value::Float(clip(
+                number(a, 0)?,
+                number(a, 1)?,
+                number(a, 2)?,
+            )))
+        },
+        "abs" => |a| Ok(Value::Float(number(a, 0)?.abs())),
+        "exp" => |a| Ok(Value::Float(number(a, 0)?.exp())),
+        "log" => |a| Ok(Value::Float(number(a, 0)?.ln())),
+        "cos" => |a| Ok(Value::Float(number(a, 0)?.cos())),
+        "sin" => |a| Ok(Value::Float(number(a, 0)?.sin())),
+        "sqrt" => |a| Ok(Value::Float(number(a, 0)?.sqrt())),
+        "floor" => |a| Ok(Value::Float(number(a, 0)?.floor())),
+        "ceil" => |a| Ok(Value::Float(number(a, 0)?.ceil())),
+        "len" => |a| match &a[0] {
+            Value::Text(t) => Ok(Value::Int(t.chars().count() as i64)),
+            Value::List(items) => Ok(Value::Int(items.len() as i64)),
+            other => Err(format!("len of {other}")),
+        },
+        other => return Err(format!("`{other}` cannot be computed in a reward")),
+    };
+    Ok(Native::Plain(plain))
+}
+
+impl Native {
+    pub fn call<'a>(&self, args: &[Value<'a>]) -> Result<Value<'a>, String> {
+        match self {
+            Native::Plain(f) => f(args),
+            Native::Regex { whole, fixed } => {
+                let haystack = text(args, 0)?;
+                let matched = match fixed {
+                    Some(regex) => regex.is_match(haystack),
+                    None => with_regex(text(args, 1)?, *whole, |r| r.is_match(haystack))?,
+                };
+                Ok(Value::Bool(matched))
+            }
+        }
+    }
+}
+
+/// `min` as the prelude defines it: the first when it is not greater (so NaN picks the second).
+pub fn min(a: f64, b: f64) -> f64 {
+    if a <= b { a } else { b }
+}
+
+pub fn max(a: f64, b: f64) -> f64 {
+    if a >= b { a } else { b }
+}
+
+pub fn clip(x: f64, low: f64, high: f64) -> f64 {
+    x.max(low).min(high)
+}
+
+fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, String> {
+    let anchored = if whole {
+        format!(r"\A(?:{pattern})\z")
+    } else {
+        pattern.to_string()
+    };
+    regex::RegexBuilder::new(&anchored)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+}
+
+thread_local! {
+    /// Patterns that are not constants, compiled once per thread.
+    static REGEX_CACHE: RefCell<Vec<(String, bool, Regex)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_regex<T>(pattern: &str, whole: bool, f: impl FnOnce(&Regex) -> T) -> Result<T, String> {
+    REGEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, regex)) = cache.iter().find(|(p, w, _)| p == pattern && *w == whole) {
+            return Ok(f(regex));
+        }
+        let regex = compile_regex(pattern, whole)?;
+        let result = f(&regex);
+        if cache.len() >= 64 {
+            cache.remove(0);
+        }
+        cache.push((pattern.to_string(), whole, regex));
+        Ok(result)
+    })
+}
+
+/// An extraction from a text that borrows what it finds whenever the text is borrowed.
+fn extract<'a>(value: &Value<'a>, find: impl for<'s> Fn(&'s str) -> Option<&'s str>) -> Value<'a> {
+    match value {
+        Value::Text(Cow::Borrowed(s)) => {
+            find(s).map_or(Value::None, |t| Value::Text(Cow::Borrowed(t)))
+        }
+        Value::Text(Cow::Owned(s)) => {
+            find(s).map_or(Value::None, |t| Value::Text(Cow::Owned(t.to_string())))
+        }
+        _ => Value::None,
+    }
+}
+
+fn arg<'v, 'a>(args: &'v [Value<'a>], i: usize) -> Result<&'v Value<'a>, String> {
+    args.get(i)
+        .ok_or_else(|| format!("argument {} is missing", i + 1))
+}
+
+fn text<'v>(args: &'v [Value<'_>], i: usize) -> Result<&'v str, String> {
+    match arg(args, i)? {
+        Value::Text(t) => Ok(t),
+        other => Err(format!("argument {} is {other}, not text", i + 1)),
+    }
+}
+
+fn texts<'v>(args: &'v [Value<'_>], i: usize) -> Result<Vec<&'v str>, String> {
+    match arg(args, i)? {
+        Value::List(items) => items
+            .iter()
+            .map(|item| item.text().ok_or_else(|| format!("{item} is not text")))
+            .collect(),
+        other => Err(format!("argument {} is {other}, not a list of text", i + 1)),
+    }
+}
+
+fn number(args: &[Value<'_>], i: usize) -> Result<f64, String> {
+    let value = arg(args, i)?;
+    value
+        .as_f64()
+        .ok_or_else(|| format!("argument {} is {value}, not a number", i + 1))
+}
+
+fn int(args: &[Value<'_>], i: usize) -> Result<i64, String> {
+    match arg(args, i)? {
+        Value::Int(v) => Ok(*v),
+        Value::Float(v) if v.fract() == 0.0 => Ok(*v as i64),
+        other => Err(format!("argument {} is {other}, not an integer", i + 1)),
+    }
+}
+
+fn as_box(value: &Value<'_>) -> Result<[f64; 4], String> {
+    match value {
+        Value::Box(b) => Ok(*b),
+        Value::List(items) | Value::Tuple(items) if items.len() == 4 => {
+            let mut b = [0.0; 4];
+            for (slot, item) in b.iter_mut().zip(items) {
+                *slot = item
+                    .as_f64()
+                    .ok_or_else(|| format!("{value} is not a box"))?;
+            }
+            Ok(b)
+        }
+        other => Err(format!("{other} is not a box")),
+    }
+}
+
+fn bbox(args: &[Value<'_>], i: usize) -> Result<[f64; 4], String> {
+    as_box(arg(args, i)?)
+}
+
+fn boxes(args: &[Value<'_>], i: usize) -> Result<Vec<[f64; 4]>, String> {
+    match arg(args, i)? {
+        Value::List(items) => items.iter().map(as_box).collect(),
+        other => Err(format!(
+            "argument {} is {other}, not a list of boxes",
+            i + 1
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<'a>(function: &str, args: &[Value<'a>]) -> Value<'a> {
+        resolve(function, None).unwrap().call(args).unwrap()
+    }
+
+    #[test]
+    fn extraction_borrows_from_its_input() {
+        let text = String::from(r"so \boxed{42}");
+        let value = call("boxed", &[Value::Text(Cow::Borrowed(&text))]);
+        assert!(matches!(value, Value::Text(Cow::Borrowed("42"))));
+    }
+
+    #[test]
+    fn regexes_match_whole_or_anywhere() {
+        let t = |s: &'static str| Value::Text(Cow::Borrowed(s));
+        assert_eq!(
+            call("regex_match", &[t("abc"), t("a.c")]),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            call("regex_match", &[t("xabc"), t("a.c")]),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            call("regex_find", &[t("xabc"), t("a.c")]),
+            Value::Bool(true)
+        );
+        assert!(resolve("regex_find", Some("(")).is_err());
+        let fixed = resolve("regex_match", Some("a|b")).unwrap();
+        assert_eq!(
+            fixed.call(&[t("b"), t("ignored")]).unwrap(),
+            Value::Bool(true)
+        );
+    }
+
+    #[test]
+    fn every_native_of_the_standard_library_resolves() {
+        use rlx_lang::ast::{ExternDecl, ItemKind};
+        let stdlib = rlx_compiler::stdlib::StdLib::get();
+        let mut checked = 0;
+        for (module, std_module) in &stdlib.modules {
+            for item in &std_module.module.items {
+                let ItemKind::Extern(ExternDecl::Fn(f)) = &item.kind else {
+                    continue;
+                };
+                let function = f.name.name.as_str();
+                if matches!(*module, "prelude" | "schedule")
+                    && !crate::program::PER_COMPLETION_PRELUDE.contains(&function)
+                {
+                    continue; // constructors and schedules are not computed per completion
+                }
+                assert!(
+                    resolve(function, None).is_ok(),
+                    "std::{module}::{function} has no implementation"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} natives found");
+    }
+}
