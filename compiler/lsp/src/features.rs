@@ -938,16 +938,23 @@ fn enclosing_block(text: &str, offset: usize) -> Option<String> {
             b'}' => depth += 1,
             b'{' if depth > 0 => depth -= 1,
             b'{' => {
-                let head = text[..i].trim_end();
-                let start = head
-                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .map_or(0, |p| p + 1);
-                return Some(head[start..].to_string()).filter(|n| !n.is_empty());
+                let name = trailing_ident(text[..i].trim_end());
+                return Some(name.to_string()).filter(|n| !n.is_empty());
             }
             _ => {}
         }
     }
     None
+}
+
+/// The identifier `head` ends with (empty when it ends with something else).
+fn trailing_ident(head: &str) -> &str {
+    let start = head
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(p, c)| p + c.len_utf8());
+    &head[start..]
 }
 
 /// The parameters of a function of the recipe or the prelude, by name.
@@ -988,11 +995,7 @@ pub fn signature_help(doc: &Document, offset: usize) -> Option<SignatureHelp> {
             _ => {}
         }
     }
-    let head = text[..open?].trim_end();
-    let start = head
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |p| p + 1);
-    let name = &head[start..];
+    let name = trailing_ident(text[..open?].trim_end());
     let f = function_named(doc, name).or_else(|| imported_function(doc, name))?;
     let params: Vec<String> = f
         .iter()

@@ -331,7 +331,7 @@ fn reward_scores_each_line_in_order_with_terms_and_a_summary() {
         .iter()
         .map(|l| l["reward"].as_f64().unwrap())
         .collect();
-    assert_eq!(rewards, [1.0, 1.0, 0.0, 1.0, 0.1, 1.0]);
+    assert_eq!(rewards, [1.0, 1.0, 0.9, 1.0, 0.1, 1.0]);
     assert_eq!(lines[4]["terms"]["accuracy"], 0.0);
     assert_eq!(lines[4]["terms"]["format"], 1.0);
     assert!(
@@ -339,7 +339,7 @@ fn reward_scores_each_line_in_order_with_terms_and_a_summary() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("completions/s") && stderr.contains("accuracy             mean 0.6667"),
+        stderr.contains("completions/s") && stderr.contains("accuracy             mean 0.8333"),
         "{stderr}"
     );
 }

@@ -179,7 +179,7 @@ fn delimited(t: &str) -> bool {
 }
 
 /// Sentences rather than an expression: three or more words of two or more letters outside LaTeX
-/// commands and `\text{}`, or the word "answer".
+/// commands and `\text{}` (`2x + xy` has none), or the word "answer".
 fn prose(t: &str) -> bool {
     let b = t.as_bytes();
     let mut words = 0;
@@ -220,16 +220,21 @@ fn prose(t: &str) -> bool {
             i = j.max(i + 1);
             continue;
         }
-        if c.is_ascii_alphabetic() {
-            let mut j = i;
-            while j < b.len() && b[j].is_ascii_alphabetic() {
-                j += 1;
-            }
-            let word = &t[i..j];
+        if c.is_ascii_alphabetic()
+            || (c >= 0x80 && t[i..].chars().next().is_some_and(char::is_alphabetic))
+        {
+            let word: &str = {
+                let rest = &t[i..];
+                let len = rest
+                    .find(|ch: char| !ch.is_alphabetic())
+                    .unwrap_or(rest.len());
+                &rest[..len]
+            };
+            let j = i + word.len();
             if word.eq_ignore_ascii_case("answer") {
                 return true;
             }
-            if j - i >= 2 {
+            if word.chars().nth(1).is_some() {
                 words += 1;
                 if words >= 3 {
                     return true;
@@ -238,7 +243,7 @@ fn prose(t: &str) -> bool {
             i = j;
             continue;
         }
-        i += 1;
+        i += t[i..].chars().next().map_or(1, char::len_utf8);
     }
     false
 }
@@ -322,6 +327,69 @@ mod tests {
     }
 
     #[test]
+    fn math_verify_rules() {
+        // (answer, reference, Math-Verify's decision)
+        let cases = [
+            // Decimals round to six places; exact values compare exactly.
+            ("0.333333", "\\frac{1}{3}", true),
+            ("0.33", "\\frac{1}{3}", false),
+            ("\\pi", "3.14159265", true),
+            // A percentage equals its number (integers) and its fraction.
+            ("28 percent", "$28\\%$", true),
+            ("0.28", "28\\%", true),
+            // Intervals, tuples and sets.
+            ("(1, 2)", "(1,2)", true),
+            ("(1, 2)", "[1, 2]", false),
+            ("(3, 2, 1)", "\\{1,2,3\\}", true),
+            ("\\{3,2,1\\}", "(1,2,3)", false),
+            ("\\boxed{(3, 2)}", "$(p,q)=(3,2)$", true),
+            ("(-793, 10)", "$-793 < a < 10$", true),
+            ("x \\in [-2,7]", "$-2 \\le x \\le 7$", true),
+            ("$-2 \\le x \\le 7$", "$x \\in [-2,7]$", false),
+            // Relations: same relation, flipped, or scaled equations in several unknowns.
+            ("5 \\geq x", "x \\leq 5", true),
+            ("2x < 2", "x < 1", false),
+            ("y=-\\frac{1}{2}x+\\frac{3}{4}", "2x+4y-3=0", true),
+            ("11a+c", "7 = 11a+c", false),
+            // Text answers and symbols.
+            ("Evelyn", "\\text{Evelyn}", true),
+            ("\\text{(C)}", "\\text{C}", true),
+            ("x", "x^1", false),
+            // Plain text is searched as Math-Verify searches it.
+            (
+                "The final answer is $28 \\%$. I hope it is correct.",
+                "28\\%",
+                true,
+            ),
+            (
+                "so the number is 10 which is 1,000.99m\u{b2}",
+                "1000.99",
+                true,
+            ),
+            (
+                "\\boxed{1} and \\boxed{2} and \\boxed{3}",
+                "$${1,2,3}$$",
+                true,
+            ),
+            (
+                "\\boxed{1} no no no no no \\boxed{2}",
+                "$\\boxed{1,2}$",
+                false,
+            ),
+            ("AZYUK2A", "2", false),
+            ("$12:00$", "$12:00$", true),
+            ("$1:00$", "$12:00$", false),
+        ];
+        for (answer, reference, expected) in cases {
+            assert_eq!(
+                math_equiv(answer, reference),
+                expected,
+                "{answer:?} vs {reference:?}"
+            );
+        }
+    }
+
+    #[test]
     fn pathological_inputs_are_fast_and_safe() {
         let start = std::time::Instant::now();
         let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
@@ -335,6 +403,28 @@ mod tests {
         assert!(!math_equiv(&braces, "1"));
         let commas = "1,000".repeat(200_000);
         assert!(!math_equiv(&commas, "1"));
+        // Text that makes every Math-Verify pattern try (and fail) everywhere.
+        for unit in [
+            "answer: ",
+            "final answer is ",
+            "$",
+            " [",
+            "\\[",
+            "\\boxed{",
+            "^(",
+            "\\sqrt",
+            "\\text{",
+        ] {
+            let text = unit.repeat(100_000 / unit.len());
+            assert!(!math_equiv(&text, "1"), "{unit}");
+        }
+        let nested = format!("\\boxed{{{}}}", "\\frac{1}{".repeat(20_000));
+        assert!(!math_equiv(&nested, "1"));
+        // Short enough to be parsed: nesting stops at a fixed depth.
+        for unit in ["x_", "f(", "-", "\\pm", "(", "\\sqrt{", "|", "x^", "5!"] {
+            let text = format!("{}2", unit.repeat(3_900 / unit.len()));
+            assert!(!math_equiv(&text, "1"), "{unit}");
+        }
         // Debug builds are slow; the release figure (well under 10 ms each) is in the benchmark.
         assert!(
             start.elapsed().as_millis() < 3_000,

@@ -308,8 +308,9 @@ fn compare_relations(gold: &Node, pred: &Node, depth: usize) -> Outcome {
     Ok(false)
 }
 
-/// Two equations in the same two or more unknowns with the same solutions (SymPy's `solve` gives
-/// the same dictionaries): their differences are proportional.
+/// SymPy's `solve` on two equations gives the same solutions: both without unknowns (no solutions
+/// either way), or in the same two or more unknowns with proportional differences. (For one
+/// unknown Math-Verify's comparison of the solutions fails, so those never count.)
 fn same_solutions(gold: &Node, pred: &Node) -> bool {
     let (Some(g), Some(p)) = (difference(gold, false), difference(pred, false)) else {
         return false;

@@ -92,33 +92,22 @@ fn window_end(s: &str, from: usize, n: usize, newlines: bool) -> usize {
 /// which bounds the work on adversarial text (a real completion has a handful).
 const MAX_ANCHORS: usize = 1_024;
 
-/// Case-insensitive occurrences of an ASCII phrase (the last `MAX_ANCHORS` of them).
+/// Case-insensitive occurrences of an ASCII phrase, in order (the last `MAX_ANCHORS` of them).
 fn occurrences(s: &str, phrase: &'static str) -> impl Iterator<Item = usize> {
-    let all: Vec<usize> = all_occurrences(s, phrase).collect();
-    let skip = all.len().saturating_sub(MAX_ANCHORS);
-    all.into_iter().skip(skip)
-}
-
-fn all_occurrences<'a>(s: &'a str, phrase: &'static str) -> impl Iterator<Item = usize> + 'a {
     let b = s.as_bytes();
     let first = phrase.as_bytes()[0];
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while let Some(at) = memchr::memchr2(
-            first.to_ascii_lowercase(),
-            first.to_ascii_uppercase(),
-            &b[i..],
-        ) {
-            let at = i + at;
-            i = at + 1;
-            if b.len() - at >= phrase.len()
-                && b[at..at + phrase.len()].eq_ignore_ascii_case(phrase.as_bytes())
-            {
-                return Some(at);
-            }
+    let mut found = Vec::new();
+    let mut end = b.len();
+    // Backwards, so that only the last ones are looked for.
+    while found.len() < MAX_ANCHORS
+        && let Some(at) = memchr::memrchr2(first.to_ascii_lowercase(), first.to_ascii_uppercase(), &b[..end])
+    {
+        if b.len() - at >= phrase.len() && b[at..at + phrase.len()].eq_ignore_ascii_case(phrase.as_bytes()) {
+            found.push(at);
         }
-        None
-    })
+        end = at;
+    }
+    found.into_iter().rev()
 }
 
 /// The first occurrence of a needle at or after a position, remembered so that searches from
@@ -356,6 +345,9 @@ fn simple_number(b: &[u8], mut i: usize) -> Option<usize> {
 /// The content of a boxed-context environment must hold `\boxed{` + something + `}`.
 fn holds_boxed(s: &str, content: (usize, usize)) -> bool {
     let text = &s[content.0..content.1];
+    if memchr::memchr(b'\\', text.as_bytes()).is_none() {
+        return false;
+    }
     match text.find("\\boxed{") {
         Some(at) => text[at + 7..].chars().skip(1).any(|c| c == '}'),
         None => false,
@@ -732,6 +724,58 @@ fn number_with_anchors(s: &str, p: usize) -> Option<Candidate> {
     None
 }
 
+/// A table of the bytes a pattern can start at (or just before: `[` for ` [..] `).
+const fn byte_table(bytes: &[u8], high: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    if high {
+        // Lead bytes of non-ASCII characters (Unicode spaces).
+        let mut b = 0xC0;
+        while b < 256 {
+            table[b] = true;
+            b += 1;
+        }
+    }
+    table
+}
+
+/// Where an environment can start: `$`, `\`, `-` (`-\frac`), or the space before `[`.
+const ENV_BYTES: [bool; 256] = byte_table(b"$\\-[", false);
+/// Where an expression or number prefix can be: whitespace or `=`.
+const PREFIX_BYTES: [bool; 256] = byte_table(b"= \t\n\r\x0b\x0c", true);
+
+/// The first position at or after `p` whose byte is in `table`.
+fn skip_to(b: &[u8], mut p: usize, table: &[bool; 256]) -> usize {
+    while p < b.len() && !table[b[p] as usize] {
+        p += 1;
+    }
+    p
+}
+
+/// The next position at or after `p` where an environment can start: a `$`, `\`, `-` byte, or
+/// the whitespace character before a `[`.
+fn next_env_start(s: &str, p: usize) -> usize {
+    let b = s.as_bytes();
+    let mut k = p;
+    loop {
+        k = skip_to(b, k, &ENV_BYTES);
+        if k >= b.len() || b[k] != b'[' {
+            return k;
+        }
+        if let Some(c) = char_before(s, k)
+            && is_space(c)
+            && k - c.len_utf8() >= p
+        {
+            return k - c.len_utf8();
+        }
+        k += 1;
+    }
+}
+
 /// Whether a prefix `(?:^|\s|=)` can start at `p` (cheap test before matching).
 fn may_prefix(s: &str, p: usize) -> bool {
     match s.as_bytes().get(p) {
@@ -746,7 +790,8 @@ fn may_prefix(s: &str, p: usize) -> bool {
 fn may_env(s: &str, p: usize) -> bool {
     let b = s.as_bytes();
     match b.get(p) {
-        Some(b'$' | b'\\' | b'-') => true,
+        Some(b'$' | b'\\') => true,
+        Some(b'-') => b.get(p + 1) == Some(&b'\\'),
         Some(c) if c.is_ascii() => b.get(p + 1) == Some(&b'['),
         Some(_) => {
             char_at(s, p).is_some_and(|c| is_space(c) && b.get(p + c.len_utf8()) == Some(&b'['))
@@ -765,7 +810,7 @@ fn expr_or_number(s: &str, p: usize, cache: &mut RunCache) -> [Option<Candidate>
         None => false,
     };
     let after = char_at(s, p).map_or(p, |c| p + c.len_utf8());
-    if !(p == 0 && body_start(0)) && !body_start(after) {
+    if !(body_start(after) || (p == 0 && body_start(0))) {
         return [None, None];
     }
     [expr_with_anchors(s, p, cache), number_with_anchors(s, p)]
@@ -856,7 +901,9 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             let b = s.as_bytes();
             let mut p = 0;
             while p < b.len() {
-                if (matches!(b[p], b'$' | b'\\') || b.get(p + 1) == Some(&b'['))
+                p = next_env_start(s, p);
+                if p < b.len()
+                    && (matches!(b[p], b'$' | b'\\') || b.get(p + 1) == Some(&b'['))
                     && let Some((end, groups)) = latex_envs_at(s, p, true, cur)
                 {
                     out.push(Candidate {
@@ -968,7 +1015,9 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             let b = s.as_bytes();
             let mut p = 0;
             while p < b.len() {
-                if may_env(s, p)
+                p = next_env_start(s, p);
+                if p < b.len()
+                    && may_env(s, p)
                     && let Some((end, groups)) = latex_envs_at(s, p, false, cur)
                 {
                     out.push(Candidate {
@@ -981,9 +1030,17 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
                 }
                 p += 1;
             }
+            // Both patterns need a digit.
+            if !b.iter().any(u8::is_ascii_digit) {
+                return;
+            }
             let mut p = 0;
             while p < b.len() {
-                if (p == 0 || may_prefix(s, p))
+                if p > 0 {
+                    p = skip_to(b, p, &PREFIX_BYTES);
+                }
+                if p < b.len()
+                    && (p == 0 || may_prefix(s, p))
                     && let Some(c) = expr_with_anchors(s, p, &mut cache)
                 {
                     p = c.end.max(p + 1);
@@ -996,7 +1053,11 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             let mut last = None;
             let mut p = 0;
             while p < b.len() {
-                if (p == 0 || may_prefix(s, p))
+                if p > 0 {
+                    p = skip_to(b, p, &PREFIX_BYTES);
+                }
+                if p < b.len()
+                    && (p == 0 || may_prefix(s, p))
                     && let Some(c) = number_with_anchors(s, p)
                 {
                     p = c.end.max(p + 1);
@@ -1191,27 +1252,56 @@ pub(super) fn extract(s: &str) -> Extracted {
     let mut fallback: Option<String> = None;
     let mut candidates = Vec::new();
     let mut cur = Cursors::new(s);
-    for priority in [0, 50, 100, 200, 300] {
-        candidates.clear();
-        collect(s, priority, &mut candidates, &mut cur);
-        if candidates.is_empty() {
-            continue;
-        }
-        // Rightmost end first, then leftmost start; stable otherwise.
-        candidates.sort_by(|a, b| b.end.cmp(&a.end).then(a.start.cmp(&b.start)));
-        for c in &candidates {
-            let (value, text) = extract_candidate(s, &c.kind);
-            if fallback.is_none() && !text.is_empty() {
-                fallback = Some(text);
-            }
-            if value.is_some() {
-                return Extracted { value, fallback };
-            }
+    for priority in [0, 50, 100, 200] {
+        if let Some(value) = try_priority(s, priority, &mut candidates, &mut cur, &mut fallback) {
+            return Extracted { value: Some(value), fallback };
         }
     }
-    Extracted {
-        value: None,
-        fallback,
+    // The lowest priority (any environment, expression or number, the last one winning) looks at
+    // the end of long texts only.
+    let tail = &s[tail_start(s)..];
+    let mut cur = Cursors::new(tail);
+    let value = try_priority(tail, 300, &mut candidates, &mut cur, &mut fallback);
+    Extracted { value, fallback }
+}
+
+/// The matches of one priority, from the one ending last: the first that parses.
+fn try_priority(
+    s: &str,
+    priority: u32,
+    candidates: &mut Vec<Candidate>,
+    cur: &mut Cursors,
+    fallback: &mut Option<String>,
+) -> Option<Node> {
+    candidates.clear();
+    collect(s, priority, candidates, cur);
+    // Rightmost end first, then leftmost start; stable otherwise.
+    candidates.sort_by(|a, b| b.end.cmp(&a.end).then(a.start.cmp(&b.start)));
+    for c in candidates.iter() {
+        let (value, text) = extract_candidate(s, &c.kind);
+        if fallback.is_none() && !text.is_empty() {
+            *fallback = Some(text);
+        }
+        if value.is_some() {
+            return value;
+        }
+    }
+    None
+}
+
+/// Texts longer than this are searched by the lowest-priority patterns in their end only.
+const TAIL: usize = 65_536;
+
+/// Where the searched end of a long text starts: the start of a line in its last `TAIL` bytes
+/// (environments and numbers do not run across lines there), else a character boundary.
+fn tail_start(s: &str) -> usize {
+    if s.len() <= TAIL {
+        return 0;
+    }
+    let from = s.len() - TAIL;
+    match memchr::memchr(b'\n', &s.as_bytes()[from..]) {
+        Some(k) => from + k + 1,
+        None => (from..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len()),
     }
 }
 

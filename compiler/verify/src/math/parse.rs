@@ -1029,6 +1029,12 @@ impl<'s> Parser<'s> {
 
     /// `atom_expr`: a letter, Greek letter, symbol or accent with optional sub- and superscript.
     fn atom_expr(&mut self) -> Option<Node> {
+        self.enter()?;
+        let result = self.atom_expr_inner();
+        self.leave(result)
+    }
+
+    fn atom_expr_inner(&mut self) -> Option<Node> {
         let i = self.at;
         let tok = self.tok()?;
         if !matches!(
