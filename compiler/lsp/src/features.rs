@@ -323,9 +323,88 @@ fn markdown(signature: &str, docs: &[String], extra: Option<String>) -> Hover {
 }
 
 pub fn hover(doc: &Document, offset: usize) -> Option<Hover> {
-    if let Some(hover) = field_hover(doc, offset) {
-        return Some(hover);
+    let line = doc.lines.position(doc.text(), offset).line + 1;
+    let schedules = schedule_values(doc, line);
+    let hover = field_hover(doc, offset).or_else(|| symbol_hover(doc, offset));
+    match (hover, schedules) {
+        (Some(mut hover), Some(table)) => {
+            if let HoverContents::Markup(markup) = &mut hover.contents {
+                markup.value.push_str(&format!("\n\n{table}"));
+            }
+            Some(hover)
+        }
+        (None, Some(table)) => Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: table,
+            }),
+            range: None,
+        }),
+        (hover, None) => hover,
     }
+}
+
+/// The values of the schedules written on `line` (1-based) — a learning rate, a KL weight — at
+/// five steps of their stage (the whole run for the optimizer's), from the recipe's plan.
+fn schedule_values(doc: &Document, line: u32) -> Option<String> {
+    use rlx_compiler::plan::{Origin, StageKind, StepVars};
+    let plan = doc.analysis.plan.as_ref()?;
+    let written_here =
+        |origin: Option<&Origin>| matches!(origin, Some(Origin::Recipe { line: l }) if *l == line);
+    let steps_of = |kind: &StageKind| match kind {
+        StageKind::Rl(rl) => u64::from(rl.steps),
+        StageKind::Sft(_) => 0,
+    };
+    let total: u64 = plan.stages.iter().map(|s| steps_of(&s.kind)).sum();
+    let mut found = Vec::new();
+    if written_here(plan.origins.get("optimizer.lr")) {
+        found.push(("learning rate".to_string(), &plan.optimizer.lr, total));
+    }
+    for stage in &plan.stages {
+        let steps = steps_of(&stage.kind);
+        if let Some(lr) = &stage.lr
+            && written_here(stage.origins.get("lr"))
+        {
+            found.push((format!("learning rate of `{}`", stage.name), lr, steps));
+        }
+        if let StageKind::Rl(rl) = &stage.kind {
+            for (key, kl) in [
+                ("algorithm.kl", &rl.algorithm.kl),
+                ("algorithm.kl_reward", &rl.algorithm.kl_reward),
+            ] {
+                if let Some(kl) = kl
+                    && written_here(stage.origins.get(key))
+                {
+                    found.push((format!("KL weight of `{}`", stage.name), &kl.beta, steps));
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    let mut table = String::new();
+    for (what, schedule, steps) in found {
+        table.push_str(&format!("{what}:\n\n| step | value |\n|---:|---:|\n"));
+        let mut points: Vec<u64> = (0..=4).map(|k| steps * k / 4).collect();
+        points.dedup();
+        for step in points {
+            let vars = StepVars {
+                step,
+                stage_step: step,
+                stage_steps: steps,
+            };
+            let value = schedule
+                .at(vars)
+                .map_or_else(|e| e.to_string(), |v| format!("{v:.3e}"));
+            table.push_str(&format!("| {step} | {value} |\n"));
+        }
+        table.push('\n');
+    }
+    Some(table.trim_end().to_string())
+}
+
+fn symbol_hover(doc: &Document, offset: usize) -> Option<Hover> {
     let symbol = symbol_at(doc, offset)?;
     let text = doc.text();
     let mut hover = match (&symbol.target, definition_of(doc, &symbol)) {
@@ -738,7 +817,7 @@ pub fn completion(doc: &Document, offset: usize) -> Vec<CompletionItem> {
             })
             .unwrap_or_default();
     }
-    let mut items = Vec::new();
+    let mut items = enum_cases(doc, offset);
     if let Some(callee) = enclosing_block(text, offset)
         && let Some(f) = function_named(doc, &callee)
     {
@@ -920,6 +999,59 @@ fn member_completion(doc: &Document, owner: &str, offset: usize) -> Vec<Completi
     }
 }
 
+/// In the arms of `match ex.FIELD { ... }` where the field is an enum: its cases.
+fn enum_cases(doc: &Document, offset: usize) -> Vec<CompletionItem> {
+    let text = doc.text();
+    let Some(open) = innermost_open_brace(text, offset) else {
+        return Vec::new();
+    };
+    let head = text[..open].trim_end();
+    let line = &head[head.rfind('\n').map_or(0, |n| n + 1)..];
+    let Some(at) = line.rfind("match ") else {
+        return Vec::new();
+    };
+    let scrutinee = line[at + 6..].trim();
+    let Some((owner, field)) = scrutinee.split_once('.') else {
+        return Vec::new();
+    };
+    let Some(dataset) = dataset_of_owner(doc, owner, offset) else {
+        return Vec::new();
+    };
+    let Some(ItemKind::Dataset(d)) = dataset_item(doc, &dataset).map(|i| &i.kind) else {
+        return Vec::new();
+    };
+    let declared = d.schema.iter().flatten().find(|f| f.name.name == field);
+    let Some(TypeKind::Enum(cases)) = declared.map(|f| &f.ty.kind) else {
+        return Vec::new();
+    };
+    cases
+        .iter()
+        .map(|case| CompletionItem {
+            label: case.name.clone(),
+            kind: Some(CompletionItemKind::ENUM_MEMBER),
+            detail: Some(format!("a case of `{dataset}.{field}`")),
+            insert_text: Some(format!("{} => ", case.name)),
+            sort_text: Some(format!("0{}", case.name)),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The position of the innermost `{` not closed before `offset`.
+fn innermost_open_brace(text: &str, offset: usize) -> Option<usize> {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let mut depth = 0usize;
+    for i in (0..before.len()).rev() {
+        match before[i] {
+            b'}' => depth += 1,
+            b'{' if depth > 0 => depth -= 1,
+            b'{' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// `use std::MODULE::{...` or `use std::MODULE::` before `offset`: the module.
 fn use_module_at(text: &str, offset: usize) -> Option<String> {
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
@@ -931,20 +1063,9 @@ fn use_module_at(text: &str, offset: usize) -> Option<String> {
 
 /// The name before the innermost unclosed `{` before `offset` (`rl` in `rl { data = ... `).
 fn enclosing_block(text: &str, offset: usize) -> Option<String> {
-    let before = &text.as_bytes()[..offset.min(text.len())];
-    let mut depth = 0usize;
-    for i in (0..before.len()).rev() {
-        match before[i] {
-            b'}' => depth += 1,
-            b'{' if depth > 0 => depth -= 1,
-            b'{' => {
-                let name = trailing_ident(text[..i].trim_end());
-                return Some(name.to_string()).filter(|n| !n.is_empty());
-            }
-            _ => {}
-        }
-    }
-    None
+    let open = innermost_open_brace(text, offset)?;
+    let name = trailing_ident(text[..open].trim_end());
+    Some(name.to_string()).filter(|n| !n.is_empty())
 }
 
 /// The identifier `head` ends with (empty when it ends with something else).

@@ -400,3 +400,30 @@ fn unknown_requests_and_bad_params_are_errors_not_crashes() {
     let answer = client.at("textDocument/hover", "file:///not-open.rlx", 0, 0);
     assert!(answer["error"].as_str().unwrap().contains("is not open"));
 }
+
+#[test]
+fn schedules_show_their_values_and_match_arms_complete_enum_cases() {
+    let mut client = Client::start();
+    let (uri, text) = example_uri("dapo.rlx");
+    client.open(&uri, &text);
+    // The learning rate: 1e-7 for 20 steps, then 1e-6, over the run's 1,000 steps.
+    let (line, column) = position_of(&text, "lr = piecewise", 0);
+    let hover = client.at("textDocument/hover", &uri, line, column);
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.contains("| 0 | 1.000e-7 |") && value.contains("| 250 | 1.000e-6 |"),
+        "{value}"
+    );
+    assert!(value.contains("| 1000 | 1.000e-6 |"), "{value}");
+    let (uri, text) = example_uri("doc_vqa.rlx");
+    client.open(&uri, &text);
+    let (line, column) = position_of(&text, "        long => 0.5", 8);
+    let items = client.at("textDocument/completion", &uri, line, column);
+    let labels: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(&labels[..2], ["short", "long"], "{labels:?}");
+}
