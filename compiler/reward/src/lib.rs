@@ -127,7 +127,13 @@ impl Engine {
         let program = &self.program;
         let nodes = program.graph.nodes.len();
         let groups = program.groups.len();
-        let mut slots: Vec<Option<Value<'a>>> = vec![None; items.len() * nodes];
+        // With group statistics, values are remembered across passes, per completion; without,
+        // each worker reuses one memo (a batch-sized table would cost more to fill than to score).
+        let mut slots: Vec<Option<Value<'a>>> = if groups > 0 {
+            vec![None; items.len() * nodes]
+        } else {
+            Vec::new()
+        };
         let mut group_values = vec![0.0; items.len() * groups];
         let members = if groups > 0 {
             group::members(&items.iter().map(|i| i.group).collect::<Vec<_>>())
@@ -211,6 +217,11 @@ impl Engine {
                      out: &mut [f64]|
          -> Result<(), ScoreError> {
             let mut scratch = Vec::new();
+            let mut reused: Vec<Option<Value<'a>>> = if slots.is_empty() {
+                vec![None; nodes]
+            } else {
+                Vec::new()
+            };
             for (offset, item) in items.iter().enumerate() {
                 let index = start + offset;
                 let env = Env {
@@ -220,7 +231,12 @@ impl Engine {
                     group_values: &group_values[index * groups..(index + 1) * groups],
                     judge,
                 };
-                let memo = &mut slots[offset * nodes..(offset + 1) * nodes];
+                let memo = if slots.is_empty() {
+                    reused.fill(None);
+                    &mut reused[..]
+                } else {
+                    &mut slots[offset * nodes..(offset + 1) * nodes]
+                };
                 let values = &mut out[offset * width..(offset + 1) * width];
                 let result = match &self.jit {
                     Some(code) => code.run(pass, &env, memo, values, &mut scratch),
@@ -233,13 +249,22 @@ impl Engine {
         if !parallel {
             return chunk(0, items, slots, out);
         }
-        let errors: Vec<ScoreError> = items
-            .par_chunks(CHUNK)
-            .zip(slots.par_chunks_mut(CHUNK * nodes))
-            .zip(out.par_chunks_mut((CHUNK * width).max(1)))
-            .enumerate()
-            .filter_map(|(i, ((items, slots), out))| chunk(i * CHUNK, items, slots, out).err())
-            .collect();
+        let errors: Vec<ScoreError> = if slots.is_empty() {
+            items
+                .par_chunks(CHUNK)
+                .zip(out.par_chunks_mut((CHUNK * width).max(1)))
+                .enumerate()
+                .filter_map(|(i, (items, out))| chunk(i * CHUNK, items, &mut [], out).err())
+                .collect()
+        } else {
+            items
+                .par_chunks(CHUNK)
+                .zip(slots.par_chunks_mut(CHUNK * nodes))
+                .zip(out.par_chunks_mut((CHUNK * width).max(1)))
+                .enumerate()
+                .filter_map(|(i, ((items, slots), out))| chunk(i * CHUNK, items, slots, out).err())
+                .collect()
+        };
         match errors.into_iter().min_by_key(|e| e.index) {
             Some(error) => Err(error),
             None => Ok(()),

@@ -433,8 +433,3 @@ mod tests {
         );
     }
 }
-
-#[doc(hidden)]
-pub fn debug_read(text: &str) -> String {
-    format!("{:?}", read(text))
-}

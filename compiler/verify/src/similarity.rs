@@ -9,6 +9,8 @@ use crate::text::normalize;
 /// this way are short, and the cost of a degenerate megabyte stays bounded.
 const MAX_CHARS: usize = 1_000;
 const MAX_WORDS: usize = 2_000;
+/// ROUGE-L's longest common subsequence is quadratic: it looks at the first 1,000 words.
+const MAX_LCS_WORDS: usize = 1_000;
 
 /// The start of `text` that can hold `MAX_CHARS` characters after normalisation (at a character
 /// boundary), so that a megabyte is not normalised to compare its first thousand characters.
@@ -81,7 +83,9 @@ fn lcs(a: &[String], b: &[String]) -> usize {
 
 /// ROUGE-L F-measure over words.
 pub fn rouge_l(answer: &str, reference: &str) -> f64 {
-    let (a, b) = (words(answer), words(reference));
+    let (mut a, mut b) = (words(answer), words(reference));
+    a.truncate(MAX_LCS_WORDS);
+    b.truncate(MAX_LCS_WORDS);
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -140,9 +144,11 @@ pub fn bleu4(answer: &str, reference: &str) -> f64 {
 /// text whatever `n`: each window is identified by two rolling polynomial hashes of its word ids
 /// (distinct windows colliding in both is vanishingly unlikely).
 pub fn ngram_repetition(text: &str, n: usize) -> f64 {
-    let mut ids: HashMap<&str, u64> = HashMap::new();
+    let mut ids: HashMap<&str, u64, Fast> =
+        HashMap::with_capacity_and_hasher(1024, Fast::default());
     let tokens: Vec<u64> = text
         .split_whitespace()
+        .take(MAX_REPETITION_WORDS)
         .map(|word| {
             let next = ids.len() as u64 + 1;
             *ids.entry(word).or_insert(next)
@@ -154,7 +160,8 @@ pub fn ngram_repetition(text: &str, n: usize) -> f64 {
     const BASES: [u64; 2] = [1_000_003, 0x9E37_79B9_7F4A_7C15];
     let oldest_weight = BASES.map(|base| wrapping_power(base, n));
     let mut hashes = [0u64; 2];
-    let mut seen = HashSet::with_capacity(tokens.len() - n + 1);
+    let mut seen: HashSet<[u64; 2], Fast> =
+        HashSet::with_capacity_and_hasher(tokens.len() - n + 1, Fast::default());
     let mut repeated = 0;
     for (i, &token) in tokens.iter().enumerate() {
         for k in 0..2 {
@@ -168,6 +175,35 @@ pub fn ngram_repetition(text: &str, n: usize) -> f64 {
         }
     }
     repeated as f64 / (tokens.len() - n + 1) as f64
+}
+
+/// Words beyond these are not looked at by `ngram_repetition` (a degenerate megabyte still shows
+/// its repetition in its first 65,536 words).
+const MAX_REPETITION_WORDS: usize = 1 << 16;
+
+/// A fast multiplicative hasher for the repetition count's word and window keys (no untrusted
+/// input can make a hash table quadratic here: the counts are bounded by `MAX_REPETITION_WORDS`).
+type Fast = std::hash::BuildHasherDefault<FastHasher>;
+
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 /// `base^exponent` modulo 2^64.

@@ -90,24 +90,54 @@ fn window_end(s: &str, from: usize, n: usize, newlines: bool) -> usize {
 
 /// Anchors ("answer", "final answer") beyond this many are not all tried: only the last ones,
 /// which bounds the work on adversarial text (a real completion has a handful).
-const MAX_ANCHORS: usize = 1_024;
+const MAX_ANCHORS: usize = 256;
 
-/// Case-insensitive occurrences of an ASCII phrase, in order (the last `MAX_ANCHORS` of them).
-fn occurrences(s: &str, phrase: &'static str) -> impl Iterator<Item = usize> {
-    let b = s.as_bytes();
-    let first = phrase.as_bytes()[0];
-    let mut found = Vec::new();
-    let mut end = b.len();
-    // Backwards, so that only the last ones are looked for.
-    while found.len() < MAX_ANCHORS
-        && let Some(at) = memchr::memrchr2(first.to_ascii_lowercase(), first.to_ascii_uppercase(), &b[..end])
-    {
-        if b.len() - at >= phrase.len() && b[at..at + phrase.len()].eq_ignore_ascii_case(phrase.as_bytes()) {
-            found.push(at);
+/// Where the anchor phrases are: every "answer", any case (one pass over the text).
+struct Anchors {
+    answer: Vec<usize>,
+}
+
+impl Anchors {
+    fn new(s: &str) -> Anchors {
+        let b = s.as_bytes();
+        let mut answer = Vec::new();
+        let mut i = 0;
+        while i + 6 <= b.len() {
+            if b[i] | 0x20 == b'a' && b[i..i + 6].eq_ignore_ascii_case(b"answer") {
+                answer.push(i);
+                i += 6;
+            } else {
+                i += 1;
+            }
         }
-        end = at;
+        Anchors { answer }
     }
-    found.into_iter().rev()
+
+    /// Occurrences of "answer", "final answer" or "final answer is" (any case), in order: the
+    /// last `MAX_ANCHORS` of them.
+    fn of(&self, s: &str, phrase: &str) -> impl Iterator<Item = usize> + use<> {
+        let b = s.as_bytes();
+        let (before, after) = match phrase {
+            "final answer is" => ("final ", " is"),
+            "final answer" => ("final ", ""),
+            _ => ("", ""),
+        };
+        let mut found: Vec<usize> = self
+            .answer
+            .iter()
+            .rev()
+            .filter(|&&p| {
+                p >= before.len()
+                    && b[p - before.len()..p].eq_ignore_ascii_case(before.as_bytes())
+                    && b.get(p + 6..p + 6 + after.len())
+                        .is_some_and(|a| a.eq_ignore_ascii_case(after.as_bytes()))
+            })
+            .map(|&p| p - before.len())
+            .take(MAX_ANCHORS)
+            .collect();
+        found.reverse();
+        found.into_iter()
+    }
 }
 
 /// The first occurrence of a needle at or after a position, remembered so that searches from
@@ -190,17 +220,27 @@ impl<T: Clone> NextMatch<T> {
     }
 
     /// The first success at or after `from`, at or before `limit`.
+    /// `next(q)`: the next position at or after `q` worth trying (skips cheaply over the rest).
     fn get(
         &mut self,
         from: usize,
         limit: usize,
         len: usize,
+        next: impl Fn(usize) -> usize,
         mut at: impl FnMut(usize) -> Option<T>,
     ) -> Option<(usize, T)> {
         let valid = self.from <= from && self.found.as_ref().is_none_or(|(p, _)| *p >= from);
         if !valid {
             self.from = from;
-            self.found = (from..len).find_map(|q| at(q).map(|t| (q, t)));
+            self.found = None;
+            let mut q = next(from);
+            while q < len {
+                if let Some(t) = at(q) {
+                    self.found = Some((q, t));
+                    break;
+                }
+                q = next(q + 1);
+            }
         }
         self.found.clone().filter(|(p, _)| *p <= limit)
     }
@@ -756,6 +796,14 @@ fn skip_to(b: &[u8], mut p: usize, table: &[bool; 256]) -> usize {
     p
 }
 
+/// The first character boundary at or after `p`.
+fn next_char_start(s: &str, mut p: usize) -> usize {
+    while p < s.len() && !s.is_char_boundary(p) {
+        p += 1;
+    }
+    p
+}
+
 /// The next position at or after `p` where an environment can start: a `$`, `\`, `-` byte, or
 /// the whitespace character before a `[`.
 fn next_env_start(s: &str, p: usize) -> usize {
@@ -824,13 +872,13 @@ fn not_followed_by_equals(s: &str, end: usize) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Collecting the matches of each priority.
 
-fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) {
+fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors, anchors: &Anchors) {
     let mut cache = RunCache::default();
     match priority {
         0 => {
             // LaTeX: final answer is:? \s* envs \.?\s?I hope
             let mut from = 0;
-            for at in occurrences(s, "final answer is") {
+            for at in anchors.of(s, "final answer is") {
                 if at < from {
                     continue;
                 }
@@ -851,7 +899,7 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             }
             // Expressions: final answer is:? \s* expr_or_number \.?\s?I hope
             let mut from = 0;
-            for at in occurrences(s, "final answer is") {
+            for at in anchors.of(s, "final answer is") {
                 if at < from {
                     continue;
                 }
@@ -882,7 +930,7 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
         50 => {
             // LaTeX: final answer.{0,100}?\s+is:?\s* envs
             let mut from = 0;
-            for at in occurrences(s, "final answer") {
+            for at in anchors.of(s, "final answer") {
                 if at < from {
                     continue;
                 }
@@ -899,8 +947,9 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             }
             // Environments holding a \boxed{}.
             let b = s.as_bytes();
+            let boxed = memchr::memmem::find(b, b"\\boxed{").is_some();
             let mut p = 0;
-            while p < b.len() {
+            while boxed && p < b.len() {
                 p = next_env_start(s, p);
                 if p < b.len()
                     && (matches!(b[p], b'$' | b'\\') || b.get(p + 1) == Some(&b'['))
@@ -934,7 +983,7 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             }
             // Expressions: final answer.{0,100}?\s+is:?expr_or_number
             let mut from = 0;
-            for at in occurrences(s, "final answer") {
+            for at in anchors.of(s, "final answer") {
                 if at < from {
                     continue;
                 }
@@ -960,7 +1009,7 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             let colon = priority == 100;
             let mut envs = NextMatch::new();
             let mut from = 0;
-            for at in occurrences(s, "answer") {
+            for at in anchors.of(s, "answer") {
                 if at < from {
                     continue;
                 }
@@ -972,13 +1021,19 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
                     i += 1;
                 }
                 let limit = window_end(s, i, 50, true);
-                let found = envs.get(i, limit, s.len(), |q| {
-                    if may_env(s, q) {
-                        latex_envs_at(s, q, false, cur)
-                    } else {
-                        None
-                    }
-                });
+                let found = envs.get(
+                    i,
+                    limit,
+                    s.len(),
+                    |q| next_env_start(s, q),
+                    |q| {
+                        if may_env(s, q) {
+                            latex_envs_at(s, q, false, cur)
+                        } else {
+                            None
+                        }
+                    },
+                );
                 if let Some((_, (end, groups))) = found {
                     from = end;
                     out.push(Candidate {
@@ -990,7 +1045,7 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors) 
             }
             let mut exprs = NextMatch::new();
             let mut from = 0;
-            for at in occurrences(s, "answer") {
+            for at in anchors.of(s, "answer") {
                 if at < from {
                     continue;
                 }
@@ -1132,15 +1187,21 @@ fn answer_expr(
     }
     // Lazy: the nearest position within 50 characters.
     let limit = window_end(s, from, 50, false);
-    lazy.get(from, limit, s.len(), |q| {
-        if !may_prefix(s, q) {
-            return None;
-        }
-        expr_or_number(s, q, cache)
-            .into_iter()
-            .flatten()
-            .find(|c| not_followed_by_equals(s, c.end))
-    })
+    lazy.get(
+        from,
+        limit,
+        s.len(),
+        |q| next_char_start(s, skip_to(s.as_bytes(), q, &PREFIX_BYTES)),
+        |q| {
+            if !may_prefix(s, q) {
+                return None;
+            }
+            expr_or_number(s, q, cache)
+                .into_iter()
+                .flatten()
+                .find(|c| not_followed_by_equals(s, c.end))
+        },
+    )
     .map(|(_, c)| c)
 }
 
@@ -1252,16 +1313,35 @@ pub(super) fn extract(s: &str) -> Extracted {
     let mut fallback: Option<String> = None;
     let mut candidates = Vec::new();
     let mut cur = Cursors::new(s);
+    let anchors = Anchors::new(s);
     for priority in [0, 50, 100, 200] {
-        if let Some(value) = try_priority(s, priority, &mut candidates, &mut cur, &mut fallback) {
-            return Extracted { value: Some(value), fallback };
+        if let Some(value) = try_priority(
+            s,
+            priority,
+            &mut candidates,
+            &mut cur,
+            &anchors,
+            &mut fallback,
+        ) {
+            return Extracted {
+                value: Some(value),
+                fallback,
+            };
         }
     }
     // The lowest priority (any environment, expression or number, the last one winning) looks at
     // the end of long texts only.
     let tail = &s[tail_start(s)..];
     let mut cur = Cursors::new(tail);
-    let value = try_priority(tail, 300, &mut candidates, &mut cur, &mut fallback);
+    let no_anchors = Anchors { answer: Vec::new() };
+    let value = try_priority(
+        tail,
+        300,
+        &mut candidates,
+        &mut cur,
+        &no_anchors,
+        &mut fallback,
+    );
     Extracted { value, fallback }
 }
 
@@ -1271,10 +1351,11 @@ fn try_priority(
     priority: u32,
     candidates: &mut Vec<Candidate>,
     cur: &mut Cursors,
+    anchors: &Anchors,
     fallback: &mut Option<String>,
 ) -> Option<Node> {
     candidates.clear();
-    collect(s, priority, candidates, cur);
+    collect(s, priority, candidates, cur, anchors);
     // Rightmost end first, then leftmost start; stable otherwise.
     candidates.sort_by(|a, b| b.end.cmp(&a.end).then(a.start.cmp(&b.start)));
     for c in candidates.iter() {
@@ -1301,7 +1382,9 @@ fn tail_start(s: &str) -> usize {
     let from = s.len() - TAIL;
     match memchr::memchr(b'\n', &s.as_bytes()[from..]) {
         Some(k) => from + k + 1,
-        None => (from..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len()),
+        None => (from..s.len())
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(s.len()),
     }
 }
 

@@ -602,16 +602,17 @@ pub(super) fn close(x: f64, y: f64) -> bool {
 /// Mathematical equality of two scalar expressions: equal values, at every sample point when they
 /// have free symbols (points where both are undefined are skipped; at least one must compare).
 pub(super) fn same_value(a: &Node, b: &Node) -> bool {
-    let samples = if has_symbols(a) || has_symbols(b) {
-        SAMPLES
-    } else {
-        1
-    };
+    let symbolic = has_symbols(a) || has_symbols(b);
+    let samples = if symbolic { SAMPLES } else { 1 };
     let mut compared = 0;
     for sample in 0..samples {
         let (x, y) = (eval(a, sample), eval(b, sample));
         if x.is_nan() && y.is_nan() {
             continue;
+        }
+        if symbolic && (x.is_infinite() || y.is_infinite()) {
+            // `oo * t` is no number SymPy can equate with anything.
+            return false;
         }
         if !close(x, y) {
             return false;

@@ -783,7 +783,7 @@ fn strip_trailing_text(s: &str) -> Option<String> {
             .then(|| n - 3),
         (n >= 5
             && b[n - 5] == b'}'
-            && &s[n - 4..n - 2] == "{^"
+            && &b[n - 4..n - 2] == b"{^"
             && b[n - 2].is_ascii_digit()
             && b[n - 1] == b'}')
             .then(|| n - 5),

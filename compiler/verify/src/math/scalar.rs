@@ -639,6 +639,11 @@ fn variables_of(node: &Node, out: &mut Vec<char>) {
 /// The value of an answer written as a number (`1,234.5`, `\frac{3}{4}`, `2.5e3`, `50%` as `0.5`,
 /// `\sqrt{2}`), without variables; `None` when it is not one.
 pub(super) fn parse_number(text: &str) -> Option<f64> {
+    // A number written in more than this is not a number a reward compares (and cleaning it would
+    // cost time for nothing).
+    if text.len() > 8 * MAX_PARSE_LEN {
+        return None;
+    }
     let cleaned = clean(unbox(text));
     if cleaned.is_empty() || cleaned.len() > MAX_PARSE_LEN {
         return None;
