@@ -92,6 +92,7 @@ impl JitCode {
         builder.symbol("rlx_rem", rlx_rem as *const u8);
         builder.symbol("rlx_clip", rlx_clip as *const u8);
         builder.symbol("rlx_hold", rlx_hold as *const u8);
+        builder.symbol("rlx_read", rlx_read as *const u8);
         for (name, f) in MATH {
             builder.symbol(*name, *f as *const u8);
         }
@@ -171,6 +172,7 @@ struct Imports {
     rem: FuncRef,
     clip: FuncRef,
     hold: FuncRef,
+    read: FuncRef,
     math: HashMap<&'static str, FuncRef>,
 }
 
@@ -207,6 +209,11 @@ impl Imports {
             &[pointer, types::I32, types::I32, types::I64],
             &[types::I64],
         )?;
+        let read = import(
+            "rlx_read",
+            &[pointer, types::I64, types::I32],
+            &[types::I64],
+        )?;
         let mut math = HashMap::new();
         for (name, _) in MATH {
             let short = name.trim_start_matches("rlx_");
@@ -218,6 +225,7 @@ impl Imports {
             rem,
             clip,
             hold,
+            read,
             math,
         })
     }
@@ -351,6 +359,21 @@ impl Emitter<'_, '_> {
     /// held by the host (`if ok { 1.0 } else { none }`) is handed to the host in the select's slot.
     fn arm(&mut self, select: NodeId, arm: NodeId) -> Ssa {
         let (from, to) = (self.kind(arm), self.kind(select));
+        if to != Kind::Host && from == Kind::Host {
+            // A value the host holds where a scalar is wanted (a row field of unknown type).
+            let slot = self.emit(arm);
+            let ctx = self.ctx.expect("the context parameter");
+            let kind = self.builder.ins().iconst(types::I32, to as i64);
+            let bits = self.call(self.imports.read, &[ctx, slot, kind]);
+            return match to {
+                Kind::Float => self
+                    .builder
+                    .ins()
+                    .bitcast(types::F64, MemFlagsData::new(), bits),
+                Kind::Bool => self.builder.ins().ireduce(types::I8, bits),
+                Kind::Int | Kind::Host => bits,
+            };
+        }
         if to != Kind::Host || from == Kind::Host {
             return self.emit_as(arm, to);
         }
@@ -667,6 +690,31 @@ extern "C" fn rlx_hold(ctx: *mut c_void, node: u32, kind: u32, bits: u64) -> u64
     let kind = [Kind::Float, Kind::Int, Kind::Bool, Kind::Host][kind as usize & 3];
     ctx.memo[node as usize] = Some(Value::from_bits(kind, bits));
     u64::from(node)
+}
+
+/// The scalar bits of the value the host holds in `slot`, as `kind` (a number where a float is
+/// wanted); an error for a value that is not one.
+extern "C" fn rlx_read(ctx: *mut c_void, slot: u64, kind: u32) -> u64 {
+    // SAFETY: as in `rlx_host`.
+    let ctx = unsafe { &mut *ctx.cast::<HostCtx<'static, 'static>>() };
+    let kind = [Kind::Float, Kind::Int, Kind::Bool, Kind::Host][kind as usize & 3];
+    let program = ctx.env.program;
+    let slot = slot as usize;
+    let value = program
+        .constants
+        .get(slot)
+        .and_then(Option::as_ref)
+        .or_else(|| ctx.memo.get(slot).and_then(Option::as_ref));
+    match value {
+        Some(value @ (Value::Float(_) | Value::Int(_) | Value::Bool(_))) => value.to_bits(kind),
+        Some(other) => {
+            if ctx.error.is_none() {
+                ctx.error = Some(format!("{other} where a number was expected"));
+            }
+            0
+        }
+        None => 0,
+    }
 }
 
 extern "C" fn rlx_pow(x: f64, y: f64) -> f64 {

@@ -225,3 +225,81 @@ fn errors_name_the_completion() {
         );
     }
 }
+
+#[test]
+fn untyped_row_fields_mix_with_numbers() {
+    // A row field whose type the compiler could not know (`_`) chosen by an `if` typed `float`.
+    use rlx_compiler::plan::{BinaryOperator, Graph, Node, Op, Value as Constant};
+    let node = |op, inputs: Vec<u32>, ty: &str| Node {
+        op,
+        inputs,
+        ty: ty.into(),
+    };
+    let graph = Graph {
+        nodes: vec![
+            node(
+                Op::Completion {
+                    field: "tokens".into(),
+                },
+                vec![],
+                "int",
+            ),
+            node(
+                Op::Const {
+                    value: Constant::Int(3),
+                },
+                vec![],
+                "int",
+            ),
+            node(
+                Op::Binary {
+                    operator: BinaryOperator::Gt,
+                },
+                vec![0, 1],
+                "bool",
+            ),
+            node(
+                Op::Row {
+                    field: "score".into(),
+                },
+                vec![],
+                "_",
+            ),
+            node(
+                Op::Const {
+                    value: Constant::Float(0.5),
+                },
+                vec![],
+                "float",
+            ),
+            node(Op::Select, vec![2, 3, 4], "float"),
+        ],
+    };
+    let rows = [
+        serde_json::json!({"score": 0.25}),
+        serde_json::json!({"score": 2}),
+    ];
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| r.as_object().unwrap().clone())
+        .collect();
+    let items: Vec<Item> = rows
+        .iter()
+        .zip([5, 1])
+        .map(|(row, tokens)| Item {
+            text: "",
+            tokens: Some(tokens),
+            truncated: None,
+            row,
+            group: 0,
+        })
+        .collect();
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let engine = Engine::new(&graph, &[5], backend, 1).unwrap();
+        assert_eq!(
+            engine.score(&items, STEP, &NoJudge).unwrap(),
+            [0.25, 0.5],
+            "{backend:?}"
+        );
+    }
+}
