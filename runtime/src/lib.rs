@@ -2,3 +2,4 @@
 //! `rlxc check` and the language server stay free of it.
 
 pub mod model;
+pub mod sample;
