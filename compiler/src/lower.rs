@@ -111,9 +111,9 @@ pub fn lower_reward(
     let result = lowerer.reward_graph(name);
     let failed = lowerer.diagnostics.iter().any(Diagnostic::is_error);
     let result = match result {
-        Some(Ok(_)) | None if failed => Err(format!("the reward `{name}` could not be lowered")),
-        Some(result) => result,
-        None => Err(format!("the reward `{name}` could not be lowered")),
+        Some(Err(message)) => Err(message),
+        Some(Ok(graph)) if !failed => Ok(graph),
+        _ => Err(format!("the reward `{name}` could not be lowered")),
     };
     (result, lowerer.diagnostics)
 }

@@ -10,7 +10,7 @@ use lsp_types::{
     SymbolKind, TextEdit, WorkspaceEdit,
 };
 use rlx_compiler::stdlib::StdLib;
-use rlx_lang::ast::{ExprKind, ExternDecl, Item, ItemKind, Param, TypeKind};
+use rlx_lang::ast::{ExprKind, ExternDecl, FnDecl, Item, ItemKind, Param, TypeKind};
 use rlx_lang::{Severity, Span, Target};
 
 use crate::document::{Document, uri_of};
@@ -539,19 +539,31 @@ fn field_at(doc: &Document, offset: usize) -> Option<(String, String)> {
     Some((dataset_of_owner(doc, &owner, offset)?, field))
 }
 
+/// The function, prompt or reward whose item holds `offset`.
+fn enclosing_function(doc: &Document, offset: usize) -> Option<&FnDecl> {
+    doc.items().iter().find_map(|item| match &item.kind {
+        ItemKind::Prompt(f) | ItemKind::Reward(f) | ItemKind::Fn(f)
+            if item.span.start <= offset && offset <= item.span.end =>
+        {
+            Some(f)
+        }
+        _ => None,
+    })
+}
+
+/// The type name of the parameter `name` (`completion`, a dataset's name).
+fn param_type(f: &FnDecl, name: &str) -> Option<String> {
+    let param = f.params.iter().find(|p| p.name.name == name)?;
+    match &param.ty.as_ref()?.kind {
+        TypeKind::Named { name, .. } => Some(name.name.clone()),
+        _ => None,
+    }
+}
+
 fn dataset_of_owner(doc: &Document, owner: &str, offset: usize) -> Option<String> {
     // A parameter of the function around `offset`.
-    for item in doc.items() {
-        if let ItemKind::Prompt(f) | ItemKind::Reward(f) | ItemKind::Fn(f) = &item.kind
-            && item.span.start <= offset
-            && offset <= item.span.end
-        {
-            let param = f.params.iter().find(|p| p.name.name == owner)?;
-            return match &param.ty.as_ref()?.kind {
-                TypeKind::Named { name, .. } => Some(name.name.clone()),
-                _ => None,
-            };
-        }
+    if let Some(f) = enclosing_function(doc, offset) {
+        return param_type(f, owner);
     }
     // `ex` in a stage: the dataset of its `data = ...`, or the only dataset.
     (owner == "ex").then(|| {
@@ -954,21 +966,8 @@ fn member_completion(doc: &Document, owner: &str, offset: usize) -> Vec<Completi
         detail: Some(ty.to_string()),
         ..Default::default()
     };
-    let typed = |name: &str| {
-        doc.items().iter().find_map(|item| match &item.kind {
-            ItemKind::Prompt(f) | ItemKind::Reward(f) | ItemKind::Fn(f)
-                if item.span.start <= offset && offset <= item.span.end =>
-            {
-                let param = f.params.iter().find(|p| p.name.name == name)?;
-                match &param.ty.as_ref()?.kind {
-                    TypeKind::Named { name, .. } => Some(name.name.clone()),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-    };
-    let owner_type = typed(owner).unwrap_or_else(|| match owner {
+    let typed = enclosing_function(doc, offset).and_then(|f| param_type(f, owner));
+    let owner_type = typed.unwrap_or_else(|| match owner {
         "c" => "completion".into(),
         "group" => "group".into(),
         _ => String::new(),

@@ -363,16 +363,9 @@ impl Emitter<'_, '_> {
             // A value the host holds where a scalar is wanted (a row field of unknown type).
             let slot = self.emit(arm);
             let ctx = self.ctx.expect("the context parameter");
-            let kind = self.builder.ins().iconst(types::I32, to as i64);
+            let kind = self.builder.ins().iconst(types::I32, i64::from(to.code()));
             let bits = self.call(self.imports.read, &[ctx, slot, kind]);
-            return match to {
-                Kind::Float => self
-                    .builder
-                    .ins()
-                    .bitcast(types::F64, MemFlagsData::new(), bits),
-                Kind::Bool => self.builder.ins().ireduce(types::I8, bits),
-                Kind::Int | Kind::Host => bits,
-            };
+            return self.unword(bits, to);
         }
         if to != Kind::Host || from == Kind::Host {
             return self.emit_as(arm, to);
@@ -381,11 +374,26 @@ impl Emitter<'_, '_> {
         let word = self.word(value, from);
         let ctx = self.ctx.expect("the context parameter");
         let node = self.builder.ins().iconst(types::I32, i64::from(select));
-        let kind = self.builder.ins().iconst(types::I32, from as i64);
+        let kind = self
+            .builder
+            .ins()
+            .iconst(types::I32, i64::from(from.code()));
         self.call(self.imports.hold, &[ctx, node, kind, word])
     }
 
-    /// A scalar as the 64-bit word host calls take.
+    /// A scalar as the 64-bit word host calls take and return.
+    /// A host call's 64-bit word as a value of `kind` (the inverse of [`Self::word`]).
+    fn unword(&mut self, word: Ssa, kind: Kind) -> Ssa {
+        match kind {
+            Kind::Float => self
+                .builder
+                .ins()
+                .bitcast(types::F64, MemFlagsData::new(), word),
+            Kind::Bool => self.builder.ins().ireduce(types::I8, word),
+            Kind::Int | Kind::Host => word,
+        }
+    }
+
     fn word(&mut self, value: Ssa, kind: Kind) -> Ssa {
         match kind {
             Kind::Float => self
@@ -564,14 +572,7 @@ impl Emitter<'_, '_> {
         let node = self.builder.ins().iconst(types::I32, i64::from(id));
         let ctx = self.ctx.expect("the context parameter");
         let result = self.call(self.imports.host, &[ctx, node, args]);
-        match self.kind(id) {
-            Kind::Float => self
-                .builder
-                .ins()
-                .bitcast(types::F64, MemFlagsData::new(), result),
-            Kind::Bool => self.builder.ins().ireduce(types::I8, result),
-            Kind::Int | Kind::Host => result,
-        }
+        self.unword(result, self.kind(id))
     }
 }
 
@@ -595,6 +596,20 @@ fn float_cc(operator: BinaryOperator) -> FloatCC {
         BinaryOperator::Le => FloatCC::LessThanOrEqual,
         BinaryOperator::Gt => FloatCC::GreaterThan,
         _ => FloatCC::GreaterThanOrEqual,
+    }
+}
+
+impl<'a> HostCtx<'_, 'a> {
+    /// The value the host holds in `slot`: a constant of the program, or a value of the
+    /// completion computed so far.
+    fn held(&self, slot: u64) -> Option<&Value<'a>> {
+        let slot = slot as usize;
+        self.env
+            .program
+            .constants
+            .get(slot)
+            .and_then(Option::as_ref)
+            .or_else(|| self.memo.get(slot).and_then(Option::as_ref))
     }
 }
 
@@ -634,20 +649,13 @@ extern "C" fn rlx_host(ctx: *mut c_void, node: u32, args: *const u64) -> u64 {
             Kind::Host if program.is_completion_text[input as usize] => {
                 Value::Text(std::borrow::Cow::Borrowed(ctx.env.item.text))
             }
-            Kind::Host => {
-                let slot = bits as usize;
-                match program.constants.get(slot).and_then(Option::as_ref) {
-                    Some(constant) => constant.clone(),
-                    None => match ctx.memo.get(slot).and_then(Option::as_ref) {
-                        Some(value) => value.clone(),
-                        None => {
-                            ctx.error =
-                                Some(format!("node {input} was read before it was computed"));
-                            return 0;
-                        }
-                    },
+            Kind::Host => match ctx.held(bits) {
+                Some(value) => value.clone(),
+                None => {
+                    ctx.error = Some(format!("node {input} was read before it was computed"));
+                    return 0;
                 }
-            }
+            },
             scalar => Value::from_bits(scalar, bits),
         };
         values.push(value);
@@ -687,7 +695,7 @@ extern "C" fn rlx_host(ctx: *mut c_void, node: u32, args: *const u64) -> u64 {
 extern "C" fn rlx_hold(ctx: *mut c_void, node: u32, kind: u32, bits: u64) -> u64 {
     // SAFETY: as in `rlx_host`.
     let ctx = unsafe { &mut *ctx.cast::<HostCtx<'static, 'static>>() };
-    let kind = [Kind::Float, Kind::Int, Kind::Bool, Kind::Host][kind as usize & 3];
+    let kind = Kind::from_code(kind);
     ctx.memo[node as usize] = Some(Value::from_bits(kind, bits));
     u64::from(node)
 }
@@ -697,15 +705,8 @@ extern "C" fn rlx_hold(ctx: *mut c_void, node: u32, kind: u32, bits: u64) -> u64
 extern "C" fn rlx_read(ctx: *mut c_void, slot: u64, kind: u32) -> u64 {
     // SAFETY: as in `rlx_host`.
     let ctx = unsafe { &mut *ctx.cast::<HostCtx<'static, 'static>>() };
-    let kind = [Kind::Float, Kind::Int, Kind::Bool, Kind::Host][kind as usize & 3];
-    let program = ctx.env.program;
-    let slot = slot as usize;
-    let value = program
-        .constants
-        .get(slot)
-        .and_then(Option::as_ref)
-        .or_else(|| ctx.memo.get(slot).and_then(Option::as_ref));
-    match value {
+    let kind = Kind::from_code(kind);
+    match ctx.held(slot) {
         Some(value @ (Value::Float(_) | Value::Int(_) | Value::Bool(_))) => value.to_bits(kind),
         Some(other) => {
             if ctx.error.is_none() {

@@ -146,6 +146,7 @@ impl Engine {
             if !roots.is_empty() {
                 self.run_pass(
                     pass,
+                    &roots,
                     items,
                     &mut slots,
                     &group_values,
@@ -198,6 +199,7 @@ impl Engine {
     fn run_pass<'a>(
         &self,
         pass: usize,
+        roots: &[NodeId],
         items: &[Item<'a>],
         slots: &mut [Option<Value<'a>>],
         group_values: &[f64],
@@ -209,7 +211,6 @@ impl Engine {
         let program = &self.program;
         let nodes = program.graph.nodes.len().max(1);
         let groups = program.groups.len();
-        let roots = program.pass_roots(pass);
         let width = roots.len();
         let chunk = |start: usize,
                      items: &[Item<'a>],
@@ -240,7 +241,7 @@ impl Engine {
                 let values = &mut out[offset * width..(offset + 1) * width];
                 let result = match &self.jit {
                     Some(code) => code.run(pass, &env, memo, values, &mut scratch),
-                    None => interp::run(&env, memo, &roots, values),
+                    None => interp::run(&env, memo, roots, values),
                 };
                 result.map_err(|message| ScoreError { index, message })?;
             }

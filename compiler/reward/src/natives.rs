@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use regex::Regex;
+use rlx_lang::ast::{ExternDecl, ExternFn, ItemKind};
 use rlx_verify as verify;
 
 use crate::value::Value;
@@ -176,6 +177,26 @@ impl Native {
     }
 }
 
+/// The `extern fn`s of the standard library a reward can call, with their modules (not the
+/// constructors of settings and schedules, which are not computed per completion).
+pub fn declared() -> Vec<(&'static str, &'static ExternFn)> {
+    let stdlib = rlx_compiler::stdlib::StdLib::get();
+    let mut found = Vec::new();
+    for (module, std_module) in &stdlib.modules {
+        for item in &std_module.module.items {
+            let ItemKind::Extern(ExternDecl::Fn(f)) = &item.kind else {
+                continue;
+            };
+            let per_completion = !matches!(*module, "prelude" | "schedule")
+                || crate::program::PER_COMPLETION_PRELUDE.contains(&f.name.name.as_str());
+            if per_completion {
+                found.push((*module, f));
+            }
+        }
+    }
+    found
+}
+
 /// `min` as the prelude defines it: the first when it is not greater (so NaN picks the second).
 pub fn min(a: f64, b: f64) -> f64 {
     if a <= b { a } else { b }
@@ -342,27 +363,18 @@ mod tests {
 
     #[test]
     fn every_native_of_the_standard_library_resolves() {
-        use rlx_lang::ast::{ExternDecl, ItemKind};
-        let stdlib = rlx_compiler::stdlib::StdLib::get();
-        let mut checked = 0;
-        for (module, std_module) in &stdlib.modules {
-            for item in &std_module.module.items {
-                let ItemKind::Extern(ExternDecl::Fn(f)) = &item.kind else {
-                    continue;
-                };
-                let function = f.name.name.as_str();
-                if matches!(*module, "prelude" | "schedule")
-                    && !crate::program::PER_COMPLETION_PRELUDE.contains(&function)
-                {
-                    continue; // constructors and schedules are not computed per completion
-                }
-                assert!(
-                    resolve(function, None).is_ok(),
-                    "std::{module}::{function} has no implementation"
-                );
-                checked += 1;
-            }
+        let declared = declared();
+        for (module, f) in &declared {
+            assert!(
+                resolve(&f.name.name, None).is_ok(),
+                "std::{module}::{} has no implementation",
+                f.name.name
+            );
         }
-        assert!(checked >= 40, "only {checked} natives found");
+        assert!(
+            declared.len() >= 40,
+            "only {} natives found",
+            declared.len()
+        );
     }
 }

@@ -30,6 +30,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The number compiled code passes to name a kind to the host.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_code(code: u32) -> Kind {
+        [Kind::Float, Kind::Int, Kind::Bool, Kind::Host][code as usize & 3]
+    }
+
     /// The kind of a plan type (`float`, `int?`, `list[box]`).
     pub fn of(ty: &str) -> Kind {
         match ty {

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use rlx_lang::ast::{ExternDecl, ItemKind};
 use rlx_reward::Value;
 
 /// (what it is, the text).
@@ -63,19 +62,9 @@ fn argument<'a>(ty: &str, text: &'a str) -> Value<'a> {
 
 /// Every native a reward can call, with its parameter types.
 pub fn natives() -> Vec<(String, Vec<String>)> {
-    let stdlib = rlx_compiler::stdlib::StdLib::get();
-    let mut found = Vec::new();
-    for (module, std_module) in &stdlib.modules {
-        for item in &std_module.module.items {
-            let ItemKind::Extern(ExternDecl::Fn(f)) = &item.kind else {
-                continue;
-            };
-            let name = f.name.name.clone();
-            if matches!(*module, "prelude" | "schedule")
-                && !rlx_reward::program::PER_COMPLETION_PRELUDE.contains(&name.as_str())
-            {
-                continue;
-            }
+    rlx_reward::natives::declared()
+        .into_iter()
+        .map(|(_, f)| {
             let params = f
                 .params
                 .iter()
@@ -84,10 +73,9 @@ pub fn natives() -> Vec<(String, Vec<String>)> {
                         .map_or("_".to_string(), rlx_lang::format::type_text)
                 })
                 .collect();
-            found.push((name, params));
-        }
-    }
-    found
+            (f.name.name.clone(), params)
+        })
+        .collect()
 }
 
 /// Calls `name` with every text argument `text` (and, for two texts, also with a short second

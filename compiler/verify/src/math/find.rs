@@ -1013,13 +1013,9 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors, 
                 if at < from {
                     continue;
                 }
-                let mut i = at + 6;
-                if colon {
-                    if !s[i..].starts_with(':') {
-                        continue;
-                    }
-                    i += 1;
-                }
+                let Some(i) = after_answer(s, at, colon) else {
+                    continue;
+                };
                 let limit = window_end(s, i, 50, true);
                 let found = envs.get(
                     i,
@@ -1049,13 +1045,9 @@ fn collect(s: &str, priority: u32, out: &mut Vec<Candidate>, cur: &mut Cursors, 
                 if at < from {
                     continue;
                 }
-                let mut i = at + 6;
-                if colon {
-                    if !s[i..].starts_with(':') {
-                        continue;
-                    }
-                    i += 1;
-                }
+                let Some(i) = after_answer(s, at, colon) else {
+                    continue;
+                };
                 if let Some(c) = answer_expr(s, i, &mut cache, &mut exprs) {
                     from = c.end;
                     out.push(Candidate {
@@ -1558,4 +1550,14 @@ impl PyParser {
             _ => None,
         }
     }
+}
+
+/// Where the text after the anchor `answer` at `at` starts (after a `:` when `colon`; `None` when
+/// the colon is wanted and missing).
+fn after_answer(s: &str, at: usize, colon: bool) -> Option<usize> {
+    let i = at + "answer".len();
+    if !colon {
+        return Some(i);
+    }
+    s[i..].starts_with(':').then_some(i + 1)
 }

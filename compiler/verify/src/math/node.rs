@@ -519,37 +519,11 @@ fn contains_sum(node: &Node) -> bool {
     }
 }
 
-/// Free symbols of an expression, including the names of undefined functions' arguments.
+/// Whether an expression has free symbols (the names of undefined functions' arguments included).
 pub(super) fn has_symbols(node: &Node) -> bool {
-    match node {
-        Node::Sym(_) => true,
-        Node::Int(_)
-        | Node::BigInt(..)
-        | Node::Rat(..)
-        | Node::Float(_)
-        | Node::Const(_)
-        | Node::Special(_) => false,
-        Node::Pct(a) | Node::Fun(_, a) | Node::Not(a) => has_symbols(a),
-        Node::Pow(a, b)
-        | Node::Log(a, b)
-        | Node::Mod(a, b)
-        | Node::Binom(a, b)
-        | Node::Complement(a, b)
-        | Node::Rel(_, a, b) => has_symbols(a) || has_symbols(b),
-        Node::Interval(a, b, ..) => has_symbols(a) || has_symbols(b),
-        Node::Add(parts)
-        | Node::Mul(parts)
-        | Node::Min(parts)
-        | Node::Max(parts)
-        | Node::Apply(_, parts)
-        | Node::Opaque(_, parts)
-        | Node::Matrix(_, _, parts)
-        | Node::Set(parts)
-        | Node::Tuple(parts)
-        | Node::Union(parts)
-        | Node::Intersection(parts)
-        | Node::And(parts) => parts.iter().any(has_symbols),
-    }
+    let mut first = Vec::new();
+    symbols_of(node, &mut first, 1);
+    !first.is_empty()
 }
 
 /// The free symbols of `node`, in order of appearance (at most `limit`).

@@ -889,10 +889,10 @@ fn malformed_operators(s: &mut Cow<str>) {
         apply(s, sqrt_paren);
     }
     if s.contains("\\frac") {
-        apply(s, frac_digits);
+        apply(s, |s| command_digits(s, "\\frac"));
     }
     if s.contains("\\log_") {
-        apply(s, log_digits);
+        apply(s, |s| command_digits(s, "\\log_"));
     }
     if s.contains("\\frac") {
         apply(s, frac_brace_digit);
@@ -1009,13 +1009,14 @@ fn digits_len(s: &str, at: usize) -> usize {
         .count()
 }
 
-/// `\\frac\s?(\d)\s?(\d+)` → `\frac{\1}{\2}`
-fn frac_digits(s: &str) -> Option<String> {
+/// `\\frac\s?(\d)\s?(\d+)` → `\frac{\1}{\2}`, and the same for `\log_`: a command followed by a
+/// digit and a number takes them as its two braced arguments.
+fn command_digits(s: &str, command: &str) -> Option<String> {
     substitute(s, b'\\', |s, at| {
-        if !s[at..].starts_with("\\frac") {
+        if !s[at..].starts_with(command) {
             return None;
         }
-        let mut j = at + 5;
+        let mut j = at + command.len();
         j += opt_ws(s, j);
         if !s.as_bytes().get(j).is_some_and(u8::is_ascii_digit) {
             return None;
@@ -1027,29 +1028,7 @@ fn frac_digits(s: &str) -> Option<String> {
         if n == 0 {
             return None;
         }
-        Some((k + n, format!("\\frac{{{a}}}{{{}}}", &s[k..k + n])))
-    })
-}
-
-/// `\\log_\s?(\d)\s?(\d+)` → `\log_{\1}{\2}`
-fn log_digits(s: &str) -> Option<String> {
-    substitute(s, b'\\', |s, at| {
-        if !s[at..].starts_with("\\log_") {
-            return None;
-        }
-        let mut j = at + 5;
-        j += opt_ws(s, j);
-        if !s.as_bytes().get(j).is_some_and(u8::is_ascii_digit) {
-            return None;
-        }
-        let a = &s[j..j + 1];
-        let mut k = j + 1;
-        k += opt_ws(s, k);
-        let n = digits_len(s, k);
-        if n == 0 {
-            return None;
-        }
-        Some((k + n, format!("\\log_{{{a}}}{{{}}}", &s[k..k + n])))
+        Some((k + n, format!("{command}{{{a}}}{{{}}}", &s[k..k + n])))
     })
 }
 
