@@ -2,11 +2,12 @@
 //! (left-padded batches), grouped-query attention with optional q/k/v biases, SwiGLU, tied or
 //! separate output head — and its KV cache for decoding one token at a time.
 
+use burn::module::Initializer;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// The shape of a decoder (Hugging Face's Qwen2 `config.json` fields).
 #[derive(Clone, Debug, PartialEq)]
@@ -77,8 +78,17 @@ impl DecoderConfig {
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Decoder<B> {
+        // Hugging Face's initialisation (`initializer_range` 0.02): a tied head over N(0, 1)
+        // embeddings would start far too confident.
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         let linear = |d_in: usize, d_out: usize, bias: bool| {
-            LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+            LinearConfig::new(d_in, d_out)
+                .with_bias(bias)
+                .with_initializer(normal.clone())
+                .init(device)
         };
         let head_dim = self.head_dim();
         let layers = (0..self.layers)
@@ -101,7 +111,9 @@ impl DecoderConfig {
             })
             .collect();
         Decoder {
-            embed: EmbeddingConfig::new(self.vocab, self.hidden).init(device),
+            embed: EmbeddingConfig::new(self.vocab, self.hidden)
+                .with_initializer(normal.clone())
+                .init(device),
             layers,
             norm: RmsNormConfig::new(self.hidden)
                 .with_epsilon(self.rms_eps)
@@ -191,16 +203,22 @@ impl<B: Backend> Decoder<B> {
             row.extend_from_slice(new);
         }
         let total = past + time;
-        let mut allowed = Vec::with_capacity(batch * time * total);
+        // An additive mask, `[batch, 1, repeat·time, total]`: the query rows of the heads that
+        // share a key/value head are stacked (see `Layer::forward`), so the rows repeat. A large
+        // negative rather than −∞: a padding query with no visible key stays finite.
+        let repeat = self.layers.first().map_or(1, |l| l.heads / l.kv_heads);
+        let mut additive = Vec::with_capacity(batch * repeat * time * total);
         for row in &keys_real {
-            for t in 0..time {
-                for (j, real) in row.iter().enumerate() {
-                    allowed.push(!(*real && j <= past + t));
+            for _ in 0..repeat {
+                for t in 0..time {
+                    additive.extend(row.iter().enumerate().map(|(j, real)| {
+                        if *real && j <= past + t { 0.0f32 } else { -1e9 }
+                    }));
                 }
             }
         }
-        let masked = Tensor::<B, 4, Bool>::from_data(
-            TensorData::new(allowed, [batch, 1, time, total]),
+        let masked = Tensor::<B, 4>::from_data(
+            TensorData::new(additive, [batch, 1, repeat * time, total]),
             &device,
         );
         let mut x = self.embed.forward(input.tokens);
@@ -213,10 +231,14 @@ impl<B: Backend> Decoder<B> {
         }
         let x = self.norm.forward(x);
         match &self.head {
-            Some(head) => head.forward(x),
+            Some(head) => dense(head, x),
             None => {
+                let [batch, time, hidden] = x.dims();
                 let weight = self.embed.weight.val(); // [vocab, hidden]
-                x.matmul(weight.transpose().unsqueeze::<3>())
+                let vocab = weight.dims()[0];
+                x.reshape([batch * time, hidden])
+                    .matmul(weight.transpose())
+                    .reshape([batch, time, vocab])
             }
         }
     }
@@ -228,7 +250,7 @@ impl<B: Backend> Layer<B> {
         x: Tensor<B, 3>,
         cos: &Tensor<B, 4>,
         sin: &Tensor<B, 4>,
-        masked: &Tensor<B, 4, Bool>,
+        masked: &Tensor<B, 4>,
         cache: Option<&mut Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     ) -> Tensor<B, 3> {
         let [batch, time, _] = x.dims();
@@ -237,9 +259,9 @@ impl<B: Backend> Layer<B> {
         let split = |t: Tensor<B, 3>, heads: usize| {
             t.reshape([batch, time, heads, head_dim]).swap_dims(1, 2)
         };
-        let q = rotate(split(self.q.forward(h.clone()), self.heads), cos, sin);
-        let mut k = rotate(split(self.k.forward(h.clone()), self.kv_heads), cos, sin);
-        let mut v = split(self.v.forward(h), self.kv_heads);
+        let q = rotate(split(dense(&self.q, h.clone()), self.heads), cos, sin);
+        let mut k = rotate(split(dense(&self.k, h.clone()), self.kv_heads), cos, sin);
+        let mut v = split(dense(&self.v, h), self.kv_heads);
         if let Some(slot) = cache {
             if let Some((past_k, past_v)) = slot.take() {
                 k = Tensor::cat(vec![past_k, k], 2);
@@ -247,28 +269,35 @@ impl<B: Backend> Layer<B> {
             }
             *slot = Some((k.clone(), v.clone()));
         }
-        let total = k.dims()[2];
+        // Grouped-query attention without copying keys and values per head: the query heads
+        // sharing key/value head g (heads g·r .. g·r + r − 1, as Hugging Face's `repeat_kv`
+        // orders them) are stacked along the query axis and attend to g's keys in one matmul.
         let repeat = self.heads / self.kv_heads;
-        let expand = |t: Tensor<B, 4>| {
-            t.reshape([batch, self.kv_heads, 1, total, head_dim])
-                .repeat_dim(2, repeat)
-                .reshape([batch, self.heads, total, head_dim])
-        };
-        let (k, v) = (expand(k), expand(v));
+        let q = q.reshape([batch, self.kv_heads, repeat * time, head_dim]);
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
-        // A large negative rather than −∞: a padding query with no visible key stays finite.
-        let scores = scores.mask_fill(masked.clone().repeat_dim(1, self.heads), -1e9);
-        let attended = softmax(scores, 3).matmul(v);
+        let scores = scores + masked.clone();
+        let attended = softmax(scores, 3).matmul(v); // [batch, kv_heads, repeat·time, head_dim]
         let attended = attended
+            .reshape([batch, self.heads, time, head_dim])
             .swap_dims(1, 2)
             .reshape([batch, time, self.heads * head_dim]);
-        let x = x + self.o.forward(attended);
+        let x = x + dense(&self.o, attended);
         let h = self.post_norm.forward(x.clone());
-        let mlp = self
-            .down
-            .forward(silu(self.gate.forward(h.clone())) * self.up.forward(h));
+        let mlp = dense(
+            &self.down,
+            silu(dense(&self.gate, h.clone())) * dense(&self.up, h),
+        );
         x + mlp
     }
+}
+
+/// A linear layer over the last axis as one 2-D matmul: Burn's linear multiplies a 3-D input
+/// block by block against the broadcast weight, packing the weight again for every block.
+fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, time, width] = x.dims();
+    let y = layer.forward(x.reshape([batch * time, width]));
+    let out = y.dims()[1];
+    y.reshape([batch, time, out])
 }
 
 /// `x·cos + rotate_half(x)·sin`, Hugging Face's rotary embedding (the two halves of the head, not

@@ -19,6 +19,18 @@ pub struct Sampling {
     pub max_tokens: usize,
     /// Tokens that end a completion (kept in it).
     pub stop: Vec<u32>,
+    /// Token sequences that end a completion when it ends with one (stop strings).
+    pub stop_sequences: Vec<Vec<u32>>,
+}
+
+impl Sampling {
+    fn stops(&self, tokens: &[u32]) -> bool {
+        tokens.last().is_some_and(|t| self.stop.contains(t))
+            || self
+                .stop_sequences
+                .iter()
+                .any(|s| !s.is_empty() && tokens.ends_with(s))
+    }
 }
 
 /// A sampled completion.
@@ -45,6 +57,13 @@ impl Rng {
     /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.next_f64(); // (0, 1]: the logarithm is finite
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }
 
@@ -142,7 +161,7 @@ pub fn generate<B: Backend>(
             }
             let token = choose(logits, sampling, rng);
             out[row].tokens.push(token);
-            finished[row] = sampling.stop.contains(&token);
+            finished[row] = sampling.stops(&out[row].tokens);
             step.push(i64::from(token));
         }
         if finished.iter().all(|f| *f) || out.iter().all(|o| o.tokens.len() >= sampling.max_tokens)
@@ -187,6 +206,7 @@ mod tests {
             top_k: 0,
             max_tokens,
             stop: Vec::new(),
+            stop_sequences: Vec::new(),
         }
     }
 

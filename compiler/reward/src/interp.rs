@@ -25,7 +25,8 @@ pub fn run<'a>(
     Ok(())
 }
 
-fn demand<'a>(
+/// The value of node `id` for one completion (its inputs evaluated on demand, as in `run`).
+pub fn demand<'a>(
     env: &Env<'_, 'a>,
     memo: &mut [Option<Value<'a>>],
     id: NodeId,

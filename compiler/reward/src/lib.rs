@@ -350,3 +350,47 @@ impl StageRewards {
         })
     }
 }
+
+/// Row-level nodes of a graph — prompt parts, SFT targets, a dataset's `where` and `order by` —
+/// evaluated per row by the reference interpreter (they read the row and constants only, and run
+/// once per example, not per completion).
+pub struct RowProgram {
+    program: Program,
+    roots: Vec<NodeId>,
+}
+
+impl RowProgram {
+    pub fn new(graph: &Graph, roots: &[NodeId]) -> Result<RowProgram, CompileError> {
+        Ok(RowProgram {
+            program: Program::new(graph, roots)?,
+            roots: roots.to_vec(),
+        })
+    }
+
+    /// The value of each root for `row`, owned.
+    pub fn eval(
+        &self,
+        row: &serde_json::Map<String, serde_json::Value>,
+        step: StepVars,
+    ) -> Result<Vec<Value<'static>>, String> {
+        let item = Item {
+            text: "",
+            tokens: None,
+            truncated: None,
+            row,
+            group: 0,
+        };
+        let env = Env {
+            program: &self.program,
+            item: &item,
+            step,
+            group_values: &[],
+            judge: &NoJudge,
+        };
+        let mut memo = vec![None; self.program.graph.nodes.len()];
+        self.roots
+            .iter()
+            .map(|&root| interp::demand(&env, &mut memo, root).map(Value::into_owned))
+            .collect()
+    }
+}

@@ -51,6 +51,20 @@ impl Kind {
 }
 
 impl<'a> Value<'a> {
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::None => Value::None,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Int(v) => Value::Int(v),
+            Value::Float(v) => Value::Float(v),
+            Value::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
+            Value::Box(b) => Value::Box(b),
+            Value::List(items) => Value::List(items.into_iter().map(Value::into_owned).collect()),
+            Value::Tuple(items) => Value::Tuple(items.into_iter().map(Value::into_owned).collect()),
+        }
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Float(v) => Some(*v),

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rlx_compiler::driver;
 use rlx_compiler::render::{self, MessageFormat};
 
+mod run;
 mod score;
 
 #[derive(Parser)]
@@ -104,6 +105,49 @@ enum Command {
         #[arg(long)]
         no_data: bool,
     },
+    /// Compile a recipe, then train: its stages in order on the CPU (or CUDA), with metrics in
+    /// `OUT/metrics.jsonl`, evaluations in `OUT/eval.jsonl`, checkpoints in `OUT/checkpoints/`,
+    /// and the final weights as a Hugging Face folder in `OUT/final/`.
+    Run {
+        /// The recipe.
+        file: PathBuf,
+        /// The output folder [default: runs/<recipe>, or runs/<recipe>-N when that holds a run].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where tensors live.
+        #[arg(long, value_enum, default_value_t = run::Device::Cpu)]
+        device: run::Device,
+        /// Stop after this many steps in all (with a checkpoint); --resume continues.
+        #[arg(long)]
+        max_steps: Option<u64>,
+        /// Continue the run in --out from its newest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Override the recipe's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write a checkpoint every this many steps (and at every stage's end).
+        #[arg(long, default_value_t = 50)]
+        save_every: u64,
+        /// Checkpoints to keep.
+        #[arg(long, default_value_t = 3)]
+        keep: usize,
+        /// Threads scoring rewards.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Sequences per forward/backward pass (larger batches accumulate gradients).
+        #[arg(long, default_value_t = 32)]
+        micro_batch: usize,
+        /// Use at most this many rows of each evaluation dataset.
+        #[arg(long)]
+        eval_rows: Option<usize>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        message_format: Format,
+        /// When to colour human-readable output.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
     /// Run the language server on standard input and output (for editors).
     Lsp,
     /// Format recipes in place in the canonical layout (comments kept).
@@ -190,6 +234,55 @@ fn main() -> ExitCode {
             }
         }
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Run {
+            file,
+            out,
+            device,
+            max_steps,
+            resume,
+            seed,
+            save_every,
+            keep,
+            threads,
+            micro_batch,
+            eval_rows,
+            message_format,
+            color,
+        } => {
+            let options = driver::CheckOptions { data: true };
+            let plan = match compile(&file, message_format, color, options) {
+                Ok(plan) => plan,
+                Err(code) => return code,
+            };
+            let out = run::output_folder(&file, out, resume);
+            let options = rlx_runtime::train::RunOptions {
+                max_steps,
+                resume,
+                seed,
+                save_every,
+                keep,
+                threads: threads.max(1),
+                micro_batch: micro_batch.max(1),
+                eval_rows,
+                ..rlx_runtime::train::RunOptions::new(out.clone())
+            };
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "training `{}` into `{}`",
+                file.display(),
+                out.display()
+            );
+            match run::train(&plan, &options, device) {
+                Ok(summary) => {
+                    run::report(&plan, &summary, &out);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr().lock(), "\nerror: {error}");
+                    ExitCode::from(EXIT_ERRORS)
+                }
+            }
+        }
         Command::Lsp => match rlx_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
