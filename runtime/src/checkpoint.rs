@@ -70,7 +70,7 @@ pub fn save(
     std::fs::create_dir_all(&temporary)
         .map_err(|e| format!("`{}`: cannot create: {e}", temporary.display()))?;
     hf::write_weights(&temporary.join("model.safetensors"), &saved.model)?;
-    write_raw(&temporary.join("optimizer.safetensors"), &saved.moments)?;
+    hf::write_tensors(&temporary.join("optimizer.safetensors"), &saved.moments)?;
     if let Some(reference) = &saved.reference {
         hf::write_weights(&temporary.join("reference.safetensors"), reference)?;
     }
@@ -165,43 +165,13 @@ pub fn load_latest(out: &Path, config: &DecoderConfig) -> Result<Option<Loaded>,
     }))
 }
 
-fn write_raw(file: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<(), String> {
-    use safetensors::tensor::{Dtype, TensorView};
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), bytes)| {
-            (
-                name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("consistent view"),
-            )
-        })
-        .collect();
-    let serialized = safetensors::serialize(views, None)
-        .map_err(|e| format!("cannot serialise the optimizer state: {e}"))?;
-    write_atomically(file, &serialized)
-}
-
 fn read_raw(file: &Path) -> Result<hf::Weights, String> {
-    let shown = file.display();
-    let bytes = std::fs::read(file).map_err(|e| format!("`{shown}`: cannot read: {e}"))?;
-    let tensors = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| format!("`{shown}`: not a safetensors file: {e}"))?;
     let mut out = BTreeMap::new();
-    for (name, view) in tensors.tensors() {
-        if view.dtype() != safetensors::tensor::Dtype::F32 {
-            return Err(format!("`{shown}`: `{name}` is not f32"));
+    for (name, dtype, shape, values) in hf::read_tensors(file)? {
+        if dtype != safetensors::tensor::Dtype::F32 {
+            return Err(format!("`{}`: `{name}` is not f32", file.display()));
         }
-        let values = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        out.insert(name, (view.shape().to_vec(), values));
+        out.insert(name, (shape, values));
     }
     Ok(out)
 }

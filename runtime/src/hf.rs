@@ -213,10 +213,7 @@ fn read_safetensors_into(
     weights: &mut Weights,
 ) -> Result<(), String> {
     let shown = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| format!("`{shown}`: cannot read: {e}"))?;
-    let tensors = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| format!("`{shown}`: not a safetensors file: {e}"))?;
-    for (name, view) in tensors.tensors() {
+    for (name, _, shape, values) in read_tensors(file)? {
         // Rotary caches and other buffers some exports carry are not parameters.
         let Some((path, transposed)) = decoder_path(&name, config.layers) else {
             if name.contains("rotary_emb") {
@@ -224,13 +221,6 @@ fn read_safetensors_into(
             }
             return Err(format!("`{shown}`: unexpected tensor `{name}`"));
         };
-        let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-            format!(
-                "`{shown}`: `{name}` has dtype {:?}; f32, f16 or bf16 are read",
-                view.dtype()
-            )
-        })?;
-        let shape = view.shape().to_vec();
         let (shape, values) = if transposed {
             transpose(&shape, &values).ok_or_else(|| {
                 format!("`{shown}`: `{name}` should be a matrix, has shape {shape:?}")
@@ -241,6 +231,54 @@ fn read_safetensors_into(
         weights.insert(path, (shape, values));
     }
     Ok(())
+}
+
+/// A tensor read from a safetensors file: name, stored dtype, shape, values as f32.
+pub type StoredTensor = (String, Dtype, Vec<usize>, Vec<f32>);
+
+/// Every tensor of a safetensors file as f32 (from f32, f16 or bf16), with its stored dtype.
+pub fn read_tensors(file: &Path) -> Result<Vec<StoredTensor>, String> {
+    let shown = file.display();
+    let bytes = std::fs::read(file).map_err(|e| format!("`{shown}`: cannot read: {e}"))?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("`{shown}`: not a safetensors file: {e}"))?;
+    tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+                format!(
+                    "`{shown}`: `{name}` has dtype {:?}; f32, f16 or bf16 are read",
+                    view.dtype()
+                )
+            })?;
+            Ok((name, view.dtype(), view.shape().to_vec(), values))
+        })
+        .collect()
+}
+
+/// Writes named f32 tensors as a safetensors file, through a temporary file renamed into place.
+pub fn write_tensors(
+    file: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<(), String> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), bytes)| {
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("consistent view"),
+            )
+        })
+        .collect();
+    let serialized = safetensors::serialize(views, None)
+        .map_err(|e| format!("`{}`: cannot serialise: {e}", file.display()))?;
+    crate::files::write_atomically(file, &serialized)
 }
 
 fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
@@ -278,29 +316,18 @@ pub fn write_weights(
     file: &Path,
     parameters: &[(String, Vec<usize>, Vec<f32>)],
 ) -> Result<(), String> {
-    let mut converted: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(parameters.len());
-    for (path, shape, values) in parameters {
-        let (name, transposed) = hf_name(path).unwrap_or((path.clone(), false));
-        let (shape, values) = if transposed {
-            transpose(shape, values).expect("a matrix")
-        } else {
-            (shape.clone(), values.clone())
-        };
-        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        converted.push((name, shape, bytes));
-    }
-    let views: Vec<(String, TensorView<'_>)> = converted
+    let named: Vec<(String, Vec<usize>, Vec<f32>)> = parameters
         .iter()
-        .map(|(name, shape, bytes)| {
-            (
-                name.clone(),
-                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("consistent view"),
-            )
+        .map(|(path, shape, values)| match hf_name(path) {
+            Some((name, true)) => {
+                let (shape, values) = transpose(shape, values).expect("a matrix");
+                (name, shape, values)
+            }
+            Some((name, false)) => (name, shape.clone(), values.clone()),
+            None => (path.clone(), shape.clone(), values.clone()),
         })
         .collect();
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| format!("cannot serialise weights: {e}"))?;
-    crate::files::write_atomically(file, &bytes)
+    write_tensors(file, &named)
 }
 
 /// Reads a safetensors file written by `write_weights` back into decoder paths.

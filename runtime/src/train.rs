@@ -17,6 +17,7 @@ use burn::tensor::{Tensor, TensorData};
 use rlx_compiler::plan::{
     AlgorithmPlan, Op, Plan, PromptPlan, RlPlan, Schedule, SftPlan, StageKind, StagePlan, StepVars,
 };
+use rlx_reward::group::{mean, std};
 use rlx_reward::{Backend as RewardBackend, Item, NoJudge, RowProgram, StageRewards, Value};
 use serde_json::{Map, json};
 
@@ -1067,10 +1068,11 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         line.insert("stage".into(), json!(stage.name));
         line.insert("stage_step".into(), json!(self.state.stage_step));
         line.append(&mut metrics);
-        append_to(
+        let path = self.options.out.join("metrics.jsonl");
+        write_line(
             self.metrics_file.as_mut().expect("metrics file"),
             &line,
-            &self.options.out,
+            &path,
         )?;
         (self.events)(Event::Step {
             stage: &stage.name,
@@ -1244,43 +1246,23 @@ fn stopped(message: &str, step: u64, last: &Option<PathBuf>) -> String {
     format!("step {step}: {message}; training stopped before the update ({kept})")
 }
 
-fn mean(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        0.0
-    } else {
-        values.iter().sum::<f64>() / values.len() as f64
-    }
-}
-
-fn std(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let m = mean(values);
-    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
-}
-
 fn merge_eval(metrics: &mut Map<String, serde_json::Value>, record: &EvalRecord) {
     for (key, value) in &record.metrics {
         metrics.insert(key.clone(), json!(value));
     }
 }
 
-fn append_to(
+/// Appends one JSON object as a line, flushed.
+fn write_line(
     file: &mut std::fs::File,
     line: &Map<String, serde_json::Value>,
-    out: &Path,
+    path: &Path,
 ) -> Result<(), String> {
     let mut text = serde_json::to_string(line).expect("JSON");
     text.push('\n');
     file.write_all(text.as_bytes())
         .and_then(|_| file.flush())
-        .map_err(|e| {
-            format!(
-                "`{}`: cannot write metrics: {e}",
-                out.join("metrics.jsonl").display()
-            )
-        })
+        .map_err(|e| format!("`{}`: cannot write: {e}", path.display()))
 }
 
 fn append_line(path: &Path, line: &Map<String, serde_json::Value>) -> Result<(), String> {
@@ -1289,10 +1271,7 @@ fn append_line(path: &Path, line: &Map<String, serde_json::Value>) -> Result<(),
         .append(true)
         .open(path)
         .map_err(|e| format!("`{}`: cannot open: {e}", path.display()))?;
-    let mut text = serde_json::to_string(line).expect("JSON");
-    text.push('\n');
-    file.write_all(text.as_bytes())
-        .map_err(|e| format!("`{}`: cannot write: {e}", path.display()))
+    write_line(&mut file, line, path)
 }
 
 /// Drops the lines of a metrics file from `step` on (a resumed run writes them again).

@@ -43,7 +43,7 @@ fn holds_run(folder: &Path) -> bool {
 }
 
 pub fn train(plan: &Plan, options: &RunOptions, device: Device) -> Result<Summary, String> {
-    let mut progress = Progress::new(plan, options);
+    let mut progress = Progress::new();
     let mut events = |event: Event| progress.show(event);
     let device = match device {
         Device::Cpu => rlx_runtime::device::Device::Cpu,
@@ -57,16 +57,14 @@ struct Progress {
     terminal: bool,
     started: std::time::Instant,
     bar_shown: bool,
-    _stages: usize,
 }
 
 impl Progress {
-    fn new(plan: &Plan, _: &RunOptions) -> Progress {
+    fn new() -> Progress {
         Progress {
             terminal: std::io::stderr().is_terminal(),
             started: std::time::Instant::now(),
             bar_shown: false,
-            _stages: plan.stages.len(),
         }
     }
 
