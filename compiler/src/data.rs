@@ -3,6 +3,7 @@
 //! through the file — so a file of any size checks in bounded time. Each problem is reported once
 //! per field, at the field's declaration, naming the data file and the first row that shows it.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -348,10 +349,16 @@ fn stored_in_data(ty: &Type) -> bool {
     }
 }
 
+/// Images of a dataset decoded in full by a check; the others' headers are read. A truncated file
+/// has a valid header, and decoding every sampled image would make `rlxc check` (and an editor's
+/// diagnostics) slow on large image sets.
+const FULLY_DECODED_IMAGES: usize = 64;
+
 fn check_value(
     value: &Value,
     ty: &Type,
     data_dir: &Path,
+    decodes_left: &Cell<usize>,
 ) -> Option<(Code, String, Option<String>)> {
     let mismatch = |help: Option<String>| {
         Some((
@@ -369,7 +376,7 @@ fn check_value(
             "null".into(),
             Some(format!("declare the field `{}?` if it may be missing", ty)),
         )),
-        (Type::Optional(inner), _) => check_value(value, inner, data_dir),
+        (Type::Optional(inner), _) => check_value(value, inner, data_dir, decodes_left),
         (Type::Text, Value::String(_)) | (Type::Bool, Value::Bool(_)) => None,
         (Type::Text, Value::Number(n)) => mismatch(Some(format!(
             "declare the field `{}` if it holds numbers, or quote them in the data",
@@ -384,14 +391,30 @@ fn check_value(
         (Type::Float, Value::Number(_)) => None,
         (Type::Image, Value::String(path)) => {
             let full = data_dir.join(path);
-            (!full.exists()).then(|| {
-                (
+            if !full.exists() {
+                return Some((
                     Code::E0406,
                     format!("\"{path}\""),
                     Some(format!(
                         "looked for `{}`; image paths are relative to the data file",
                         full.display()
                     )),
+                ));
+            }
+            let reader = image::ImageReader::open(&full)
+                .and_then(|reader| reader.with_guessed_format())
+                .map_err(|e| e.to_string());
+            let checked = if decodes_left.get() > 0 {
+                decodes_left.set(decodes_left.get() - 1);
+                reader.and_then(|r| r.decode().map(drop).map_err(|e| e.to_string()))
+            } else {
+                reader.and_then(|r| r.into_dimensions().map(drop).map_err(|e| e.to_string()))
+            };
+            checked.err().map(|error| {
+                (
+                    Code::E0410,
+                    format!("\"{path}\""),
+                    Some(format!("`{}`: {error}", full.display())),
                 )
             })
         }
@@ -415,7 +438,7 @@ fn check_value(
         (Type::List(inner), Value::Array(items)) => items
             .iter()
             .take(MAX_LIST_ITEMS)
-            .find_map(|item| check_value(item, inner, data_dir)),
+            .find_map(|item| check_value(item, inner, data_dir, decodes_left)),
         _ => mismatch(None),
     }
 }
@@ -447,6 +470,7 @@ fn check_rows(
     data_dir: &Path,
 ) -> Vec<Diagnostic> {
     let mut findings: BTreeMap<(String, Code), Finding> = BTreeMap::new();
+    let decodes_left = Cell::new(FULLY_DECODED_IMAGES);
     let mut extra: BTreeMap<String, String> = BTreeMap::new();
     let mut record = |key: (String, Code), make: &dyn Fn() -> Finding| {
         findings
@@ -488,7 +512,9 @@ fn check_rows(
                     count: 1,
                 }),
                 Some(value) => {
-                    if let Some((code, found, help)) = check_value(value, &field.ty, data_dir) {
+                    if let Some((code, found, help)) =
+                        check_value(value, &field.ty, data_dir, &decodes_left)
+                    {
                         let message = match code {
                             Code::E0404 => format!(
                                 "field `{}` is null in `{shown}` but not optional",
@@ -496,6 +522,9 @@ fn check_rows(
                             ),
                             Code::E0406 => {
                                 format!("an image of field `{}` does not exist", field.name)
+                            }
+                            Code::E0410 => {
+                                format!("an image of field `{}` cannot be decoded", field.name)
                             }
                             Code::E0407 => format!(
                                 "field `{}` has a value that is not one of its cases",

@@ -57,23 +57,19 @@ impl ModelShape {
                 kv_heads: int("kv_heads", 2),
                 ffn: int("ffn", 512),
                 vocab: int("vocab", 512),
-                tied_embeddings: false,
+                tied_embeddings: true,
                 dtype_bytes: 4,
             }),
-            "tiny_vl" => {
-                let hidden = int("hidden", 128);
-                let heads = int("heads", 4);
-                Some(ModelShape {
-                    hidden,
-                    layers: int("layers", 4),
-                    heads,
-                    kv_heads: heads,
-                    ffn: 4 * hidden,
-                    vocab: 512,
-                    tied_embeddings: false,
-                    dtype_bytes: 4,
-                })
-            }
+            "tiny_vl" => Some(ModelShape {
+                hidden: int("hidden", 128),
+                layers: int("layers", 4),
+                heads: int("heads", 4),
+                kv_heads: int("kv_heads", 2),
+                ffn: int("ffn", 512),
+                vocab: int("vocab", 266),
+                tied_embeddings: true,
+                dtype_bytes: 4,
+            }),
             _ => None,
         }
     }
@@ -344,6 +340,7 @@ fn stage(
                 ("top_p", round(r.top_p)),
                 ("top_k", r.top_k.to_string()),
                 ("max_tokens", r.max_tokens.to_string()),
+                ("max_prompt", r.max_prompt.to_string()),
                 ("stop", format!("{:?}", r.stop)),
             ];
             for (key, value) in rows {

@@ -228,6 +228,8 @@ pub struct RolloutPlan {
     pub top_p: f64,
     pub top_k: u32,
     pub max_tokens: u32,
+    /// The longest prompt, in tokens (images' tokens included), checked before training.
+    pub max_prompt: u32,
     pub stop: Vec<String>,
 }
 

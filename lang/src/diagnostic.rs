@@ -105,6 +105,8 @@ pub enum Code {
     E0408,
     /// A recipe without a `train` block (nothing to build), or with more than one.
     E0409,
+    /// An image that cannot be decoded (corrupt, truncated, or not PNG, JPEG or WebP).
+    E0410,
     /// An imported name that is never used.
     W0201,
     /// A field in the data that the schema does not declare.
@@ -160,6 +162,7 @@ impl Code {
             Code::E0407 => "E0407",
             Code::E0408 => "E0408",
             Code::E0409 => "E0409",
+            Code::E0410 => "E0410",
             Code::W0201 => "W0201",
             Code::W0401 => "W0401",
             Code::W0402 => "W0402",

@@ -33,7 +33,8 @@ fn load_nested(plan: &Plan, name: &str, depth: usize) -> Result<Vec<Row>, String
         DataSource::File { format, path } => {
             let file = Path::new(&plan.base_dir).join(path);
             let rows = read_file(&file, format)?;
-            rename_and_check(dataset, rows, &file.display().to_string())?
+            let folder = file.parent().unwrap_or(Path::new("."));
+            rename_and_check(dataset, rows, &file.display().to_string(), folder)?
         }
         DataSource::Mix { parts } => mix(plan, parts, depth)?,
     };
@@ -107,10 +108,13 @@ fn read_parquet(file: &Path) -> Result<Vec<Row>, String> {
 }
 
 /// Moves `@field("key")` columns to their names and checks that required fields are present.
+/// Renames fields to their schema names and checks that required ones are there; image paths,
+/// relative to the data file, become paths the runtime can open.
 fn rename_and_check(
     dataset: &DatasetPlan,
     rows: Vec<Row>,
     shown: &str,
+    folder: &Path,
 ) -> Result<Vec<Row>, String> {
     if dataset.fields.is_empty() {
         return Ok(rows);
@@ -129,6 +133,12 @@ fn rename_and_check(
                             field.key,
                             dataset.name
                         ));
+                    }
+                    Some(serde_json::Value::String(path))
+                        if field.ty.trim_end_matches('?') == "image" =>
+                    {
+                        let full = folder.join(path).display().to_string();
+                        row.insert(field.name.clone(), serde_json::Value::String(full));
                     }
                     Some(value) => {
                         row.insert(field.name.clone(), value);

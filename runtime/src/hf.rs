@@ -57,6 +57,7 @@ pub fn read_config(folder: &Path) -> Result<DecoderConfig, String> {
                 .get("attention_bias")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+        vision: None,
     };
     decoder.validate().map_err(|e| format!("`{shown}`: {e}"))?;
     Ok(decoder)
@@ -131,13 +132,40 @@ pub fn hf_name(path: &str) -> Option<(String, bool)> {
                 transposable && kind == "weight",
             )
         }
+        ["visual", rest @ ..] => return visual_hf_name(rest),
         _ => return None,
     };
     Some(name)
 }
 
+/// Hugging Face's name of a vision-encoder parameter: the module names are Qwen2-VL's already;
+/// layer norms' `gamma`/`beta` are `weight`/`bias`, and the merger's `mlp0`/`mlp2` are the
+/// Sequential's `mlp.0`/`mlp.2`. Linear weights are transposed.
+fn visual_hf_name(rest: &[&str]) -> Option<(String, bool)> {
+    let (kind, modules) = rest.split_last()?;
+    let modules: Vec<&str> = modules
+        .iter()
+        .map(|m| match *m {
+            "mlp0" => "mlp.0",
+            "mlp2" => "mlp.2",
+            other => other,
+        })
+        .collect();
+    let (kind, linear) = match *kind {
+        "weight" => ("weight", true),
+        "bias" => ("bias", false),
+        "gamma" => ("weight", false),
+        "beta" => ("bias", false),
+        _ => return None,
+    };
+    Some((format!("visual.{}.{kind}", modules.join(".")), linear))
+}
+
 /// The decoder path of a Hugging Face name (the inverse of `hf_name`).
 pub fn decoder_path(name: &str, layers: usize) -> Option<(String, bool)> {
+    if let Some(rest) = name.strip_prefix("visual.") {
+        return visual_path(rest);
+    }
     let mut candidates = vec![
         "embed.weight".to_string(),
         "norm.gamma".to_string(),
@@ -160,6 +188,22 @@ pub fn decoder_path(name: &str, layers: usize) -> Option<(String, bool)> {
         let (hf, transposed) = hf_name(&path)?;
         (hf == name).then_some((path, transposed))
     })
+}
+
+/// The inverse of `visual_hf_name`.
+fn visual_path(rest: &str) -> Option<(String, bool)> {
+    let rest = rest.replace("mlp.0.", "mlp0.").replace("mlp.2.", "mlp2.");
+    let (modules, kind) = rest.rsplit_once('.')?;
+    let norm = ["norm1", "norm2", "ln_q"]
+        .iter()
+        .any(|n| modules.ends_with(n));
+    let kind = match (kind, norm) {
+        ("weight", true) => "gamma",
+        ("bias", true) => "beta",
+        ("weight", false) | ("bias", false) => kind,
+        _ => return None,
+    };
+    Some((format!("visual.{modules}.{kind}"), kind == "weight"))
 }
 
 /// The weights of a folder: `model.safetensors`, or the shards its index names.
@@ -213,7 +257,19 @@ fn read_safetensors_into(
     weights: &mut Weights,
 ) -> Result<(), String> {
     let shown = file.display().to_string();
-    for (name, _, shape, values) in read_tensors(file)? {
+    weights.extend(weights_of(read_tensors(file)?, config, &shown)?);
+    Ok(())
+}
+
+/// Tensors read from a file (`shown`) as decoder parameters by path, transposed where Burn's
+/// layout differs.
+pub fn weights_of(
+    tensors: Vec<StoredTensor>,
+    config: &DecoderConfig,
+    shown: &str,
+) -> Result<Weights, String> {
+    let mut weights = Weights::new();
+    for (name, _, shape, values) in tensors {
         // Rotary caches and other buffers some exports carry are not parameters.
         let Some((path, transposed)) = decoder_path(&name, config.layers) else {
             if name.contains("rotary_emb") {
@@ -230,7 +286,7 @@ fn read_safetensors_into(
         };
         weights.insert(path, (shape, values));
     }
-    Ok(())
+    Ok(weights)
 }
 
 /// A tensor read from a safetensors file: name, stored dtype, shape, values as f32.

@@ -7,7 +7,11 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use std::sync::Arc;
+
 use crate::model::{Decoder, Input};
+use crate::sample::place;
+use crate::vision::{ImageSlot, Pixels};
 
 /// Prompts and completions laid out for one forward pass.
 #[derive(Clone, Debug)]
@@ -24,6 +28,21 @@ pub struct Packed {
     pub targets: Vec<i64>,
     /// 1 for completion tokens, 0 for padding, `[rows, completion_width]`.
     pub mask: Vec<f32>,
+    /// The prompts' images and where their features go.
+    pub images: Vec<ImageSlot>,
+}
+
+impl Packed {
+    /// The same rows with each prompt's images placed (one list per row).
+    pub fn with_images<B: Backend>(
+        mut self,
+        model: &Decoder<B>,
+        images: &[Vec<Arc<Pixels>>],
+    ) -> Result<Packed, String> {
+        let width = self.prompt_width + self.completion_width;
+        self.images = place(model, &self.tokens, width, images)?;
+        Ok(self)
+    }
 }
 
 pub fn pack(prompts: &[&[u32]], completions: &[&[u32]]) -> Packed {
@@ -45,6 +64,7 @@ pub fn pack(prompts: &[&[u32]], completions: &[&[u32]]) -> Packed {
         real: Vec::with_capacity(rows),
         targets: Vec::with_capacity(rows * completion_width),
         mask: Vec::with_capacity(rows * completion_width),
+        images: Vec::new(),
     };
     for (prompt, completion) in prompts.iter().zip(completions) {
         let pad = prompt_width - prompt.len();
@@ -94,6 +114,7 @@ pub fn token_log_probs<B: Backend>(
         ),
         positions: packed.positions.clone(),
         real: packed.real.clone(),
+        images: packed.images.clone(),
     };
     let logits = model.forward(input, None);
     // Position p predicts token p + 1: the completion's tokens are predicted from one earlier.
@@ -158,6 +179,7 @@ mod tests {
                     tokens: Tensor::from_data(TensorData::new(sequence.clone(), [1, n]), &device),
                     positions: vec![(0..n).collect()],
                     real: vec![vec![true; n]],
+                    images: Vec::new(),
                 },
                 None,
             );

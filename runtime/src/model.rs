@@ -9,6 +9,8 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::vision::{ImageSlot, Vision, VisionConfig, splice};
+
 /// The shape of a decoder (Hugging Face's Qwen2 `config.json` fields).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecoderConfig {
@@ -24,6 +26,8 @@ pub struct DecoderConfig {
     pub tie_embeddings: bool,
     /// Whether q, k and v projections have biases (Qwen2: yes; Llama: no).
     pub qkv_bias: bool,
+    /// The vision encoder of a vision-language model.
+    pub vision: Option<VisionConfig>,
 }
 
 impl DecoderConfig {
@@ -47,6 +51,7 @@ impl DecoderConfig {
             rope_theta: 10_000.0,
             tie_embeddings: true,
             qkv_bias: true,
+            vision: None,
         }
     }
 
@@ -73,6 +78,12 @@ impl DecoderConfig {
                 "the head size {} must be even for rotary positions",
                 self.head_dim()
             ));
+        }
+        if let Some(vision) = &self.vision {
+            vision.validate()?;
+            if vision.image_token as usize >= self.vocab {
+                return Err("the image placeholder token is outside the vocabulary".into());
+            }
         }
         Ok(())
     }
@@ -119,6 +130,7 @@ impl DecoderConfig {
                 .with_epsilon(self.rms_eps)
                 .init(device),
             head: (!self.tie_embeddings).then(|| linear(self.hidden, self.vocab, false)),
+            visual: self.vision.as_ref().map(|v| v.init(device)),
             rope_theta: self.rope_theta,
         }
     }
@@ -146,6 +158,8 @@ pub struct Decoder<B: Backend> {
     pub norm: RmsNorm<B>,
     /// `None` when the head is tied to the embedding.
     pub head: Option<Linear<B>>,
+    /// The vision encoder of a vision-language model.
+    pub visual: Option<Vision<B>>,
     pub rope_theta: f64,
 }
 
@@ -175,17 +189,40 @@ impl<B: Backend> KvCache<B> {
 }
 
 /// What a forward pass reads besides the weights: the tokens `[batch, time]`, each token's position
-/// in its row (left padding makes them differ per row), and which tokens are real.
+/// in its row (left padding makes them differ per row), which tokens are real, and the images
+/// whose features replace placeholder tokens (a vision-language model's prompts).
 pub struct Input<B: Backend> {
     pub tokens: Tensor<B, 2, Int>,
     pub positions: Vec<Vec<usize>>,
     pub real: Vec<Vec<bool>>,
+    pub images: Vec<ImageSlot>,
 }
 
 impl<B: Backend> Decoder<B> {
     /// Logits `[batch, time, vocab]`. With a cache, the new tokens attend to the cached ones and
     /// are appended to it.
-    pub fn forward(&self, input: Input<B>, mut cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
+    pub fn forward(&self, input: Input<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
+        let x = self.hidden(input, cache);
+        match &self.head {
+            Some(head) => dense(head, x),
+            None => {
+                let [batch, time, hidden] = x.dims();
+                let weight = self.embed.weight.val(); // [vocab, hidden]
+                let vocab = weight.dims()[0];
+                x.reshape([batch * time, hidden])
+                    .matmul(weight.transpose())
+                    .reshape([batch, time, vocab])
+            }
+        }
+    }
+
+    /// The image placeholder token, for a vision-language model.
+    pub fn image_token(&self) -> Option<u32> {
+        self.visual.as_ref().map(|v| v.image_token as u32)
+    }
+
+    /// The final hidden states `[batch, time, hidden]` (after the last norm).
+    pub fn hidden(&self, input: Input<B>, mut cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let device = input.tokens.device();
         let [batch, time] = input.tokens.dims();
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -222,6 +259,13 @@ impl<B: Backend> Decoder<B> {
             &device,
         );
         let mut x = self.embed.forward(input.tokens);
+        if !input.images.is_empty() {
+            let vision = self
+                .visual
+                .as_ref()
+                .expect("images are only placed for a vision-language model");
+            x = splice(x, vision, &input.images);
+        }
         for (index, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[index]);
             x = layer.forward(x, &cos, &sin, &masked, slot);
@@ -229,18 +273,7 @@ impl<B: Backend> Decoder<B> {
         if let Some(cache) = cache {
             cache.real = keys_real;
         }
-        let x = self.norm.forward(x);
-        match &self.head {
-            Some(head) => dense(head, x),
-            None => {
-                let [batch, time, hidden] = x.dims();
-                let weight = self.embed.weight.val(); // [vocab, hidden]
-                let vocab = weight.dims()[0];
-                x.reshape([batch * time, hidden])
-                    .matmul(weight.transpose())
-                    .reshape([batch, time, vocab])
-            }
-        }
+        self.norm.forward(x)
     }
 }
 
@@ -293,7 +326,7 @@ impl<B: Backend> Layer<B> {
 
 /// A linear layer over the last axis as one 2-D matmul: Burn's linear multiplies a 3-D input
 /// block by block against the broadcast weight, packing the weight again for every block.
-fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub(crate) fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, time, width] = x.dims();
     let y = layer.forward(x.reshape([batch * time, width]));
     let out = y.dims()[1];
@@ -302,7 +335,11 @@ fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
 
 /// `x·cos + rotate_half(x)·sin`, Hugging Face's rotary embedding (the two halves of the head, not
 /// adjacent pairs).
-fn rotate<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn rotate<B: Backend>(
+    x: Tensor<B, 4>,
+    cos: &Tensor<B, 4>,
+    sin: &Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let half = x.dims()[3] / 2;
     let first = x.clone().narrow(3, 0, half);
     let second = x.clone().narrow(3, half, half);
@@ -380,6 +417,7 @@ mod tests {
             tokens: Tensor::from_data(TensorData::new(tokens, shape), device),
             positions,
             real,
+            images: Vec::new(),
         }
     }
 
@@ -414,6 +452,7 @@ mod tests {
                 tokens: Tensor::from_data(TensorData::new(tokens, [2, 1]), &device),
                 positions: positions.iter().map(|p| vec![p[t]]).collect(),
                 real: real.iter().map(|r| vec![r[t]]).collect(),
+                images: Vec::new(),
             };
             steps.push(model.forward(step, Some(&mut cache)));
         }

@@ -11,7 +11,8 @@ use crate::hf;
 use crate::model::{Decoder, DecoderConfig};
 use crate::optim::{load_parameters, named_parameters};
 use crate::sample::Rng;
-use crate::tokenizer::{BYTE_VOCAB, Tokenizer};
+use crate::tokenizer::{BYTE_VL_VOCAB, BYTE_VOCAB, Tokenizer};
+use crate::vision::VisionConfig;
 
 pub struct Policy {
     pub config: DecoderConfig,
@@ -28,7 +29,8 @@ pub fn describe(plan: &Plan) -> Result<Policy, String> {
         .find(|m| m.name == plan.policy)
         .ok_or_else(|| format!("the plan has no model `{}`", plan.policy))?;
     match model.constructor.as_str() {
-        "tiny" => tiny(model),
+        "tiny" => tiny(model, false),
+        "tiny_vl" => tiny(model, true),
         "qwen2" => {
             let path = text_arg(model, "path")?;
             let dtype = text_arg(model, "dtype").unwrap_or_else(|_| "f32".into());
@@ -52,7 +54,7 @@ pub fn describe(plan: &Plan) -> Result<Policy, String> {
     }
 }
 
-fn tiny(model: &ModelPlan) -> Result<Policy, String> {
+fn tiny(model: &ModelPlan, vision: bool) -> Result<Policy, String> {
     let int = |key: &str| -> Result<usize, String> {
         match model.args.get(key) {
             Some(Value::Int(v)) if *v > 0 => Ok(*v as usize),
@@ -62,7 +64,7 @@ fn tiny(model: &ModelPlan) -> Result<Policy, String> {
             )),
         }
     };
-    let config = DecoderConfig::tiny(
+    let mut config = DecoderConfig::tiny(
         int("hidden")?,
         int("layers")?,
         int("heads")?,
@@ -70,16 +72,32 @@ fn tiny(model: &ModelPlan) -> Result<Policy, String> {
         int("ffn")?,
         int("vocab")?,
     );
+    let least = if vision { BYTE_VL_VOCAB } else { BYTE_VOCAB };
+    if config.vocab < least {
+        return Err(format!(
+            "model `{}`: a tiny model reads bytes and {} special tokens: `vocab` must be at least {least}",
+            model.name,
+            least - 256
+        ));
+    }
+    if vision {
+        config.vision = Some(VisionConfig {
+            hidden: int("vision_hidden")?,
+            layers: int("vision_layers")?,
+            heads: int("vision_heads")?,
+            patch: int("patch")?,
+            merge: 2,
+            min_pixels: int("min_pixels")?,
+            max_pixels: int("max_pixels")?,
+            out_hidden: config.hidden,
+            image_token: Tokenizer::Bytes
+                .special("<|image_pad|>")
+                .expect("the byte tokenizer has image tokens"),
+        });
+    }
     config
         .validate()
         .map_err(|e| format!("model `{}`: {e}", model.name))?;
-    if config.vocab < BYTE_VOCAB {
-        return Err(format!(
-            "model `{}`: a tiny model reads bytes and {} special tokens: `vocab` must be at least {BYTE_VOCAB}",
-            model.name,
-            BYTE_VOCAB - 256
-        ));
-    }
     Ok(Policy {
         config,
         tokenizer: Tokenizer::Bytes,
@@ -119,11 +137,19 @@ fn fresh_weights<B: Backend>(decoder: &Decoder<B>, seed: u64) -> hf::Weights {
         .map(|(path, shape, values)| {
             let values = if path.ends_with("gamma") {
                 vec![1.0; values.len()]
-            } else if path.ends_with("bias") {
+            } else if path.ends_with("bias") || path.ends_with("beta") {
                 vec![0.0; values.len()]
             } else {
+                // A vision tower made from scratch starts with variance 1/fan-in (LeCun): with
+                // σ = 0.02 its features hardly differ between images, and the decoder learns to
+                // ignore them before they can.
+                let std = if path.starts_with("visual.") && shape.len() == 2 {
+                    1.0 / (shape[0] as f64).sqrt()
+                } else {
+                    0.02
+                };
                 (0..values.len())
-                    .map(|_| (rng.normal() * 0.02) as f32)
+                    .map(|_| (rng.normal() * std) as f32)
                     .collect()
             };
             (path, (shape, values))

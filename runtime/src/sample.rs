@@ -3,10 +3,13 @@
 //! and a token limit. Choices are made on the host from a seeded generator, so a rollout is
 //! reproducible from its seed whatever the backend.
 
+use std::sync::Arc;
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::model::{Decoder, Input, KvCache};
+use crate::vision::{ImageSlot, Pixels, place_images};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sampling {
@@ -122,6 +125,20 @@ pub fn generate<B: Backend>(
     rng: &mut Rng,
     device: &B::Device,
 ) -> Vec<Sampled> {
+    generate_with_images(model, prompts, &[], sampling, rng, device)
+        .expect("text prompts place no images")
+}
+
+/// Samples a completion for each prompt, each with its images (one list per prompt, or none at
+/// all for text prompts). The images enter once, when the prompts fill the cache.
+pub fn generate_with_images<B: Backend>(
+    model: &Decoder<B>,
+    prompts: &[Vec<u32>],
+    images: &[Vec<Arc<Pixels>>],
+    sampling: &Sampling,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Result<Vec<Sampled>, String> {
     let batch = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let mut tokens = Vec::with_capacity(batch * longest);
@@ -138,10 +155,12 @@ pub fn generate<B: Backend>(
         real.push((0..longest).map(|i| i >= pad).collect::<Vec<_>>());
     }
     let mut cache = KvCache::new(model.layers.len(), batch);
+    let images = place(model, &tokens, longest, images)?;
     let input = Input {
         tokens: Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [batch, longest]), device),
         positions,
         real,
+        images,
     };
     let mut logits = last_logits(model.forward(input, Some(&mut cache)));
     let mut out: Vec<Sampled> = (0..batch)
@@ -173,6 +192,7 @@ pub fn generate<B: Backend>(
             positions: next_position.iter().map(|&p| vec![p]).collect(),
             // A finished row's further tokens are padding: nothing attends to them.
             real: finished.iter().map(|f| vec![!f]).collect(),
+            images: Vec::new(),
         };
         next_position.iter_mut().for_each(|p| *p += 1);
         logits = last_logits(model.forward(input, Some(&mut cache)));
@@ -180,7 +200,23 @@ pub fn generate<B: Backend>(
     for (row, sampled) in out.iter_mut().enumerate() {
         sampled.truncated = !finished[row] && sampled.tokens.len() >= sampling.max_tokens;
     }
-    out
+    Ok(out)
+}
+
+/// The slots of the rows' images in a `[rows, width]` block of tokens; none for text.
+pub fn place<B: Backend>(
+    model: &Decoder<B>,
+    tokens: &[i64],
+    width: usize,
+    images: &[Vec<Arc<Pixels>>],
+) -> Result<Vec<ImageSlot>, String> {
+    if images.iter().all(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let token = model
+        .image_token()
+        .ok_or("the prompts hold images, and the policy has no vision encoder")?;
+    place_images(tokens, width, token, images)
 }
 
 /// The logits of each row's last position, on the host.
@@ -233,6 +269,7 @@ mod tests {
                     ),
                     positions: vec![(0..sequence.len()).collect()],
                     real: vec![vec![true; sequence.len()]],
+                    images: Vec::new(),
                 };
                 let logits = last_logits(model.forward(input, None));
                 assert_eq!(token, choose(&logits[0], &sampling(0.0, 1), &mut Rng(0)));

@@ -20,6 +20,14 @@ pub const BYTE_SPECIALS: [&str; 7] = [
 /// The smallest vocabulary a byte-tokenized model can have.
 pub const BYTE_VOCAB: usize = 256 + BYTE_SPECIALS.len();
 
+/// The image tokens of Qwen2-VL's template, after the byte tokenizer's specials: a vision-language
+/// model's prompt holds `<|vision_start|>`, one `<|image_pad|>` per image token, `<|vision_end|>`.
+/// Prompts place them by id, never by text, so a text model's vocabulary does not need them.
+pub const BYTE_VISION: [&str; 3] = ["<|vision_start|>", "<|image_pad|>", "<|vision_end|>"];
+
+/// The smallest vocabulary a byte-tokenized vision-language model can have.
+pub const BYTE_VL_VOCAB: usize = BYTE_VOCAB + BYTE_VISION.len();
+
 pub enum Tokenizer {
     Bytes,
     Hf(Box<tokenizers::Tokenizer>),
@@ -57,6 +65,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => BYTE_SPECIALS
                 .iter()
+                .chain(&BYTE_VISION)
                 .position(|s| *s == text)
                 .map(|i| 256 + i as u32),
             Tokenizer::Hf(tokenizer) => tokenizer.token_to_id(text),
@@ -136,7 +145,11 @@ fn decode_bytes(tokens: &[u32]) -> String {
             0..=255 => bytes.push(token as u8),
             // Ids beyond the specials (a vocabulary larger than needed) have no text.
             _ => {
-                if let Some(special) = BYTE_SPECIALS.get(token as usize - 256) {
+                if let Some(special) = BYTE_SPECIALS
+                    .iter()
+                    .chain(&BYTE_VISION)
+                    .nth(token as usize - 256)
+                {
                     bytes.extend_from_slice(special.as_bytes());
                 }
             }

@@ -5,31 +5,41 @@
 //! at the step; metrics go to `DIR/metrics.jsonl`, evaluations also to `DIR/eval.jsonl`,
 //! checkpoints to `DIR/checkpoints/`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use rlx_compiler::plan::{
-    AlgorithmPlan, Op, Plan, PromptPlan, RlPlan, Schedule, SftPlan, StageKind, StagePlan, StepVars,
+    AlgorithmPlan, Graph, Plan, PromptPlan, RlPlan, Schedule, SftPlan, StageKind, StagePlan,
+    StepVars,
 };
 use rlx_reward::group::{mean, std};
+use rlx_reward::judge::{JudgeStats, Judges, Recorder};
 use rlx_reward::{Backend as RewardBackend, Item, NoJudge, RowProgram, StageRewards, Value};
 use serde_json::{Map, json};
 
 use crate::checkpoint::{self, Saved, State};
 use crate::data::{self, Cursor, Row, Sampler};
+use crate::judge::plan_judges;
 use crate::logprob::{Packed, mask_tensor, pack, token_log_probs};
 use crate::loss::{LossInput, LossSettings, policy_loss};
 use crate::model::Decoder;
 use crate::optim::{AdamW, AdamWSettings, Moments, load_parameters, named_parameters};
 use crate::policy::{Policy, describe};
-use crate::sample::{Rng, Sampling, generate};
+use crate::sample::{Rng, Sampled, Sampling, generate_with_images};
 use crate::tokenizer::render_chat;
+use crate::vision::{self, Pixels, VisionConfig};
+
+/// Where an image goes in a rendered chat before the text is split around it (a character no
+/// recipe text holds: a private-use code point).
+const IMAGE_MARK: &str = "\u{F8FF}";
 
 /// How `rlxc run` runs a plan.
 #[derive(Clone, Debug)]
@@ -97,6 +107,10 @@ pub enum Event<'a> {
     Checkpoint {
         path: &'a Path,
     },
+    /// Something the run recovered from that its user should know (a judge that fell back).
+    Warning {
+        message: &'a str,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +143,6 @@ pub fn run<A: AutodiffBackend>(
     device: &A::Device,
     events: &mut dyn FnMut(Event),
 ) -> Result<Summary, String> {
-    check_supported(plan)?;
     let policy = describe(plan)?;
     let seed = options.seed.unwrap_or(plan.seed);
     let model = policy.weights::<A>(seed, device)?;
@@ -168,7 +181,10 @@ pub fn run<A: AutodiffBackend>(
         evals: Vec::new(),
         metrics_file: None,
         last_checkpoint: None,
+        images: RefCell::new(HashMap::new()),
+        judges: plan_judges::<A::InnerBackend>(plan, device)?,
     };
+    trainer.check_prompt_lengths()?;
     trainer.start()?;
     let total = trainer.total_steps()?;
     while trainer.state.stage < plan.stages.len() {
@@ -186,25 +202,6 @@ pub fn run<A: AutodiffBackend>(
     Ok(trainer.summary(Some(folder)))
 }
 
-/// What this runtime cannot run yet, refused before anything starts.
-fn check_supported(plan: &Plan) -> Result<(), String> {
-    for stage in &plan.stages {
-        if stage
-            .graph
-            .nodes
-            .iter()
-            .any(|n| matches!(n.op, Op::Judge { .. }))
-        {
-            return Err(format!(
-                "stage `{}`: its reward asks a model judge; `rlxc run` cannot call judges yet (score offline with `rlxc reward`)",
-                stage.name
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The plan and seed a checkpoint belongs to.
 fn digest(plan: &Plan, seed: u64) -> String {
     // FNV-1a over the plan's JSON: stable across runs and platforms.
     let text = plan.to_json();
@@ -232,11 +229,22 @@ struct Trainer<'p, 'e, A: AutodiffBackend> {
     evals: Vec<EvalRecord>,
     metrics_file: Option<std::fs::File>,
     last_checkpoint: Option<PathBuf>,
+    /// Images prepared for the encoder, by path: a group's rollouts and every epoch share them.
+    images: RefCell<HashMap<String, Arc<Pixels>>>,
+    /// The judges the rewards ask.
+    judges: Judges,
 }
 
-/// One SFT example or RL prompt, tokenized.
+/// A prompt's tokens and the images its placeholders stand for, in order.
+#[derive(Clone, Default)]
+struct Prompt {
+    tokens: Vec<u32>,
+    images: Vec<Arc<Pixels>>,
+}
+
+/// One SFT example, tokenized.
 struct Example {
-    prompt: Vec<u32>,
+    prompt: Prompt,
     target: Vec<u32>,
 }
 
@@ -355,26 +363,37 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
 
     // ----- prompts and examples -----
 
-    /// The text of each message of a prompt for a row, then the chat template.
-    fn prompt_tokens(
+    /// The chat of a prompt for a row, rendered (ChatML), with `IMAGE_MARK` where each image
+    /// (a part of type `image`) goes, and the images' paths in order.
+    fn prompt_text(
         &self,
         prompt: &PromptPlan,
         program: &RowProgram,
+        graph: &Graph,
         row: &Row,
         vars: StepVars,
-    ) -> Result<Vec<u32>, String> {
+    ) -> Result<(String, Vec<String>), String> {
         let values = program.eval(row, vars)?;
         let mut at = 0;
         let mut messages = Vec::new();
+        let mut images = Vec::new();
         for message in &prompt.messages {
             let mut content = String::new();
-            for _ in &message.parts {
+            for &part in &message.parts {
+                let is_image = graph
+                    .nodes
+                    .get(part as usize)
+                    .is_some_and(|n| n.ty == "image");
                 match &values[at] {
+                    Value::Text(path) if is_image => {
+                        content.push_str(IMAGE_MARK);
+                        images.push(path.to_string());
+                    }
                     Value::Text(text) => content.push_str(text),
                     Value::None => {}
                     other => {
                         return Err(format!(
-                            "prompt `{}`: a part of the {} message is {other}, not text (images need a vision-language policy)",
+                            "prompt `{}`: a part of the {} message is {other}, not text or an image",
                             prompt.name, message.role
                         ));
                     }
@@ -383,7 +402,138 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             }
             messages.push((message.role.clone(), content));
         }
-        self.policy.tokenizer.encode(&render_chat(&messages))
+        Ok((render_chat(&messages), images))
+    }
+
+    /// The tokens of a rendered prompt whose images take `image_tokens` tokens each: Qwen2-VL's
+    /// `<|vision_start|>`, one `<|image_pad|>` per image token and `<|vision_end|>`, placed by id
+    /// between the encoded texts.
+    fn encode_prompt(&self, text: &str, image_tokens: &[usize]) -> Result<Vec<u32>, String> {
+        let tokenizer = &self.policy.tokenizer;
+        if image_tokens.is_empty() {
+            return tokenizer.encode(text);
+        }
+        let special = |name: &str| {
+            tokenizer
+                .special(name)
+                .ok_or_else(|| format!("the policy's tokenizer has no `{name}` token"))
+        };
+        let (start, pad, end) = (
+            special("<|vision_start|>")?,
+            special("<|image_pad|>")?,
+            special("<|vision_end|>")?,
+        );
+        let mut tokens = Vec::new();
+        for (index, piece) in text.split(IMAGE_MARK).enumerate() {
+            if index > 0 {
+                tokens.push(start);
+                tokens.extend(std::iter::repeat_n(pad, image_tokens[index - 1]));
+                tokens.push(end);
+            }
+            tokens.extend(tokenizer.encode(piece)?);
+        }
+        Ok(tokens)
+    }
+
+    /// A prompt for a row: its tokens, and its images prepared for the encoder.
+    fn prompt_tokens(
+        &self,
+        prompt: &PromptPlan,
+        program: &RowProgram,
+        graph: &Graph,
+        row: &Row,
+        vars: StepVars,
+    ) -> Result<Prompt, String> {
+        let (text, paths) = self.prompt_text(prompt, program, graph, row, vars)?;
+        let images = paths
+            .iter()
+            .map(|path| self.image(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts: Vec<usize> = images.iter().map(|i| i.tokens()).collect();
+        let tokens = self.encode_prompt(&text, &counts)?;
+        Ok(Prompt { tokens, images })
+    }
+
+    /// The length of a row's prompt, reading only the images' sizes from their headers.
+    fn prompt_length(
+        &self,
+        prompt: &PromptPlan,
+        program: &RowProgram,
+        graph: &Graph,
+        row: &Row,
+    ) -> Result<(usize, usize), String> {
+        let vars = StepVars {
+            step: 0,
+            stage_step: 0,
+            stage_steps: 0,
+        };
+        let (text, paths) = self.prompt_text(prompt, program, graph, row, vars)?;
+        let mut counts = Vec::with_capacity(paths.len());
+        for path in &paths {
+            let config = self.vision_config()?;
+            let (width, height) = image::image_dimensions(path)
+                .map_err(|e| format!("`{path}`: not a readable image: {e}"))?;
+            counts.push(
+                config
+                    .tokens_for(width as usize, height as usize)
+                    .map_err(|e| format!("`{path}`: {e}"))?,
+            );
+        }
+        let tokens = self.encode_prompt(&text, &counts)?;
+        Ok((tokens.len(), counts.iter().sum()))
+    }
+
+    /// Every prompt of every RL stage within its stage's `rollout.max_prompt` tokens, images
+    /// counted, checked before the first step (over-long multimodal prompts are the commonest
+    /// failure of such runs, and otherwise surface mid-run).
+    fn check_prompt_lengths(&self) -> Result<(), String> {
+        for stage in &self.plan.stages {
+            let StageKind::Rl(rl) = &stage.kind else {
+                continue;
+            };
+            let program = self.prompt_program(stage, &rl.prompt, &[])?;
+            let rows = data::load(self.plan, &stage.data)?;
+            let limit = rl.rollout.max_prompt as usize;
+            for (index, row) in rows.iter().enumerate() {
+                let (length, image_tokens) = self
+                    .prompt_length(&rl.prompt, &program, &stage.graph, row)
+                    .map_err(|e| format!("stage `{}` row {}: {e}", stage.name, index + 1))?;
+                if length > limit {
+                    return Err(format!(
+                        "stage `{}` row {} of `{}`: the prompt is {length} tokens ({image_tokens} of them image tokens), above `rollout.max_prompt` = {limit}; raise it, shorten the prompt, or lower the model's `max_pixels`",
+                        stage.name,
+                        index + 1,
+                        stage.data
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn vision_config(&self) -> Result<&VisionConfig, String> {
+        self.policy.config.vision.as_ref().ok_or_else(|| {
+            "the prompt shows an image, and the policy is a text model (use a vision-language model such as `tiny_vl(...)`)".to_string()
+        })
+    }
+
+    /// An image prepared for the policy's encoder, read once per run.
+    fn image(&self, path: &str) -> Result<Arc<Pixels>, String> {
+        if let Some(pixels) = self.images.borrow().get(path) {
+            return Ok(pixels.clone());
+        }
+        let pixels = Arc::new(vision::load_image(Path::new(path), self.vision_config()?)?);
+        self.images
+            .borrow_mut()
+            .insert(path.to_string(), pixels.clone());
+        Ok(pixels)
+    }
+
+    /// Prompts and completions laid out for a forward pass, the prompts' images placed.
+    fn pack(&self, prompts: &[&Prompt], completions: &[&[u32]]) -> Result<Packed, String> {
+        let tokens: Vec<&[u32]> = prompts.iter().map(|p| p.tokens.as_slice()).collect();
+        let images: Vec<Vec<Arc<Pixels>>> = prompts.iter().map(|p| p.images.clone()).collect();
+        pack(&tokens, completions).with_images(self.model(), &images)
     }
 
     fn prompt_program(
@@ -437,10 +587,13 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 }
             };
             let prompt_tokens = if sft.prompt.is_some() {
-                self.prompt_tokens(prompt, &program, row, vars)?
+                self.prompt_tokens(prompt, &program, &stage.graph, row, vars)?
             } else {
                 // A target on its own starts after the end-of-text token.
-                vec![tokenizer.pad()]
+                Prompt {
+                    tokens: vec![tokenizer.pad()],
+                    images: Vec::new(),
+                }
             };
             let mut target_tokens = tokenizer.encode(&target)?;
             target_tokens.extend(tokenizer.end_of_turn());
@@ -521,9 +674,9 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         let mut accumulator = GradientsAccumulator::<Decoder<A>>::new();
         let mut loss_total = 0.0;
         for micro in batch.chunks(self.options.micro_batch.max(1)) {
-            let prompts: Vec<&[u32]> = micro.iter().map(|e| e.prompt.as_slice()).collect();
+            let prompts: Vec<&Prompt> = micro.iter().map(|e| &e.prompt).collect();
             let targets: Vec<&[u32]> = micro.iter().map(|e| e.target.as_slice()).collect();
-            let packed = pack(&prompts, &targets);
+            let packed = self.pack(&prompts, &targets)?;
             let (log_probs, _) = token_log_probs(self.model(), &packed, false, &self.device);
             let loss = log_probs.sum().neg() / tokens.max(1) as f64;
             let value = scalar(loss.clone());
@@ -542,9 +695,9 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         let mut total = 0.0;
         let mut tokens = 0usize;
         for chunk in examples.chunks(self.options.micro_batch.max(1)) {
-            let prompts: Vec<&[u32]> = chunk.iter().map(|e| e.prompt.as_slice()).collect();
+            let prompts: Vec<&Prompt> = chunk.iter().map(|e| &e.prompt).collect();
             let targets: Vec<&[u32]> = chunk.iter().map(|e| e.target.as_slice()).collect();
-            let packed = pack(&prompts, &targets);
+            let packed = self.pack(&prompts, &targets)?;
             let (log_probs, _) = token_log_probs(&model, &packed, false, &self.device);
             total -= scalar(log_probs.sum());
             tokens += chunk.iter().map(|e| e.target.len()).sum::<usize>();
@@ -585,7 +738,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         });
         let mut sampler =
             Sampler::new(rows.len(), rl.shuffle, self.stage_seed(), self.state.cursor);
-        let mut prompt_cache: HashMap<usize, Vec<u32>> = HashMap::new();
+        let mut prompt_cache: HashMap<usize, Prompt> = HashMap::new();
         while self.state.stage_step < steps {
             let mut metrics = Map::new();
             if let Some((every, max_tokens, eval_rows)) = &eval
@@ -596,6 +749,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             }
             let vars = self.step_vars(steps);
             let lr = self.learning_rate(stage, vars)?;
+            let judged_before = self.judges.stats();
 
             // Rollouts until the batch is full of kept groups (one round without a filter).
             let filtering = algorithm.dynamic_sampling || rl.filter.is_some();
@@ -616,7 +770,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                     if let std::collections::hash_map::Entry::Vacant(slot) = prompt_cache.entry(row)
                     {
                         let tokens = self
-                            .prompt_tokens(&rl.prompt, &program, &rows[row], vars)
+                            .prompt_tokens(&rl.prompt, &program, &stage.graph, &rows[row], vars)
                             .map_err(|e| format!("stage `{}` row {}: {e}", stage.name, row + 1))?;
                         slot.insert(tokens);
                     }
@@ -627,7 +781,8 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 let started = Instant::now();
                 let mut rng = Rng(self.state.rng);
                 let policy = self.model().valid();
-                let sampled = generate(&policy, &prompts, &sampling, &mut rng, &self.device);
+                let sampled =
+                    generate_prompts(&policy, &prompts, &sampling, &mut rng, &self.device)?;
                 self.state.rng = rng.0;
                 rollout_s += started.elapsed().as_secs_f64();
 
@@ -682,6 +837,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             metrics.insert("batch/kept_groups".into(), json!(batch.groups));
             metrics.insert("time/rollout_s".into(), json!(rollout_s));
             metrics.insert("time/reward_s".into(), json!(reward_s));
+            self.judge_metrics(&judged_before, &mut metrics);
             let started = Instant::now();
             let trained = if batch.groups > 0 {
                 self.rl_update(rl, algorithm, &batch, vars, lr)?
@@ -759,9 +915,50 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 }
             })
             .collect();
-        rewards
-            .score(&items, vars, &NoJudge)
-            .map_err(|e| format!("completion {}: {}", e.index + 1, e.message))
+        let failed =
+            |e: rlx_reward::ScoreError| format!("completion {}: {}", e.index + 1, e.message);
+        if self.judges.is_empty() {
+            return rewards.score(&items, vars, &NoJudge).map_err(failed);
+        }
+        // A first pass records what the judges will be asked, so that it goes out as one batch
+        // (`concurrency` requests at a time); the second pass reads the answers.
+        let recorder = Recorder::new(&self.judges);
+        rewards.score(&items, vars, &recorder).map_err(failed)?;
+        self.judges.prefetch(&recorder);
+        let scores = rewards.score(&items, vars, &self.judges).map_err(failed);
+        self.judges.end_batch();
+        scores
+    }
+
+    /// What each judge did since `before`, as metrics; a warning naming the last failure when
+    /// some calls fell back.
+    fn judge_metrics(
+        &mut self,
+        before: &BTreeMap<String, JudgeStats>,
+        metrics: &mut Map<String, serde_json::Value>,
+    ) {
+        for (name, now) in self.judges.stats() {
+            let delta = match before.get(&name) {
+                Some(earlier) => now.since(earlier),
+                None => now,
+            };
+            let prefix = format!("judge/{name}");
+            metrics.insert(format!("{prefix}/asked"), json!(delta.asked));
+            metrics.insert(format!("{prefix}/requests"), json!(delta.requests));
+            metrics.insert(format!("{prefix}/cache_hits"), json!(delta.cache_hits));
+            metrics.insert(format!("{prefix}/retries"), json!(delta.retries));
+            metrics.insert(format!("{prefix}/fallbacks"), json!(delta.fallbacks));
+            metrics.insert(format!("{prefix}/time_s"), json!(delta.seconds));
+            if delta.fallbacks > 0 {
+                let message = format!(
+                    "{} of {} scores of judge `{name}` fell back to its declared value; last failure: {}",
+                    delta.fallbacks,
+                    delta.asked,
+                    delta.last_error.as_deref().unwrap_or("unknown")
+                );
+                (self.events)(Event::Warning { message: &message });
+            }
+        }
     }
 
     /// The completion's text as rewards see it: without the end-of-turn token.
@@ -796,14 +993,15 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         // Log-probs of the sampling policy are needed when the weights move between updates or a
         // KL penalty is in the reward; otherwise the first forward pass gives them (ratio 1).
         let old = if updates_per_batch > 1 || algorithm.kl_reward.is_some() {
-            Some(self.sequence_log_probs(&self.model().valid(), batch, micro))
+            Some(self.sequence_log_probs(&self.model().valid(), batch, micro)?)
         } else {
             None
         };
         let reference = self
             .reference
             .as_ref()
-            .map(|reference| self.sequence_log_probs(reference, batch, micro));
+            .map(|reference| self.sequence_log_probs(reference, batch, micro))
+            .transpose()?;
         let mut rewards = batch.rewards.clone();
         let mut kl_metric = 0.0;
         if let (Some(kl), Some(old), Some(reference)) = (&algorithm.kl_reward, &old, &reference) {
@@ -872,7 +1070,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                         }
                         _ => chunk.len() as f64 / members.len() as f64,
                     };
-                    let packed = batch.pack(chunk);
+                    let packed = batch.pack(chunk, self.model())?;
                     let (log_probs, entropy) = token_log_probs(
                         self.model(),
                         &packed,
@@ -942,11 +1140,11 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         model: &Decoder<A::InnerBackend>,
         batch: &RolloutBatch,
         micro: usize,
-    ) -> Vec<Vec<f32>> {
+    ) -> Result<Vec<Vec<f32>>, String> {
         let indices: Vec<usize> = (0..batch.completions.len()).collect();
         let mut out = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(micro) {
-            let packed = batch.pack(chunk);
+            let packed = batch.pack(chunk, model)?;
             let (log_probs, _) = token_log_probs(model, &packed, false, &self.device);
             let values = log_probs
                 .into_data()
@@ -957,7 +1155,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 out.push(values[row * width..row * width + batch.completions[i].len()].to_vec());
             }
         }
-        out
+        Ok(out)
     }
 
     /// Host log-probs of some sequences as a `[rows, width]` tensor matching `packed`.
@@ -989,11 +1187,12 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         let mut scores_all: Vec<f64> = Vec::new();
         let mut terms_all: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for (chunk_index, chunk) in rows.chunks(64).enumerate() {
-            let prompts: Vec<Vec<u32>> = chunk
+            let prompts: Vec<Prompt> = chunk
                 .iter()
-                .map(|row| self.prompt_tokens(&rl.prompt, program, row, vars))
+                .map(|row| self.prompt_tokens(&rl.prompt, program, &stage.graph, row, vars))
                 .collect::<Result<_, _>>()?;
-            let sampled = generate(&policy, &prompts, &sampling, &mut Rng(0), &self.device);
+            let sampled =
+                generate_prompts(&policy, &prompts, &sampling, &mut Rng(0), &self.device)?;
             let scores = self
                 .score(rewards, &sampled, &sampling, vars, |i| {
                     (&chunk[i], (chunk_index * 64 + i) as u64)
@@ -1181,7 +1380,7 @@ const MAX_SAMPLING_ROUNDS: usize = 8;
 /// The completions an RL step trains on.
 #[derive(Default)]
 struct RolloutBatch {
-    prompts: Vec<Vec<u32>>,
+    prompts: Vec<Prompt>,
     completions: Vec<Vec<u32>>,
     rewards: Vec<f64>,
     groups_of: Vec<u64>,
@@ -1190,14 +1389,34 @@ struct RolloutBatch {
 }
 
 impl RolloutBatch {
-    fn pack(&self, chunk: &[usize]) -> Packed {
-        let prompts: Vec<&[u32]> = chunk.iter().map(|&i| self.prompts[i].as_slice()).collect();
+    fn pack<B: Backend>(&self, chunk: &[usize], model: &Decoder<B>) -> Result<Packed, String> {
+        let prompts: Vec<&[u32]> = chunk
+            .iter()
+            .map(|&i| self.prompts[i].tokens.as_slice())
+            .collect();
+        let images: Vec<Vec<Arc<Pixels>>> = chunk
+            .iter()
+            .map(|&i| self.prompts[i].images.clone())
+            .collect();
         let completions: Vec<&[u32]> = chunk
             .iter()
             .map(|&i| self.completions[i].as_slice())
             .collect();
-        pack(&prompts, &completions)
+        pack(&prompts, &completions).with_images(model, &images)
     }
+}
+
+/// Rollouts of prompts with their images.
+fn generate_prompts<B: Backend>(
+    model: &Decoder<B>,
+    prompts: &[Prompt],
+    sampling: &Sampling,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Result<Vec<Sampled>, String> {
+    let tokens: Vec<Vec<u32>> = prompts.iter().map(|p| p.tokens.clone()).collect();
+    let images: Vec<Vec<Arc<Pixels>>> = prompts.iter().map(|p| p.images.clone()).collect();
+    generate_with_images(model, &tokens, &images, sampling, rng, device)
 }
 
 #[derive(Default)]

@@ -50,6 +50,7 @@ fn logits_of(model: &Decoder<B>, rows: &[Vec<i64>]) -> Vec<Vec<Vec<f32>>> {
         ),
         positions,
         real,
+        images: Vec::new(),
     };
     let logits = model.forward(input, None);
     let vocab = logits.dims()[2];

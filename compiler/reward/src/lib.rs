@@ -11,8 +11,10 @@
 //! host calls), the default, and a reference interpreter that compiled code is tested against.
 
 pub mod group;
+pub mod http;
 pub mod interp;
 mod jit;
+pub mod judge;
 pub mod natives;
 pub mod program;
 pub mod value;

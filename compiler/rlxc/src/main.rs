@@ -148,6 +148,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Serve a reward model (a Hugging Face folder with a scalar `score` head) as a judge over the
+    /// OpenAI protocol: `POST /v1/chat/completions` answers the conversation's score.
+    ServeJudge {
+        /// The reward model's folder (config.json, model.safetensors, tokenizer.json if any).
+        model_dir: PathBuf,
+        /// The port to listen on (0: any free port, printed).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The model name answered in completions (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Wait this long before every answer (for testing clients' timeouts).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Answer HTTP 503 to the first N requests (for testing clients' retries).
+        #[arg(long, default_value_t = 0)]
+        fail_first: u64,
+    },
     /// Run the language server on standard input and output (for editors).
     Lsp,
     /// Format recipes in place in the canonical layout (comments kept).
@@ -280,6 +301,34 @@ fn main() -> ExitCode {
                 Err(error) => {
                     let _ = writeln!(std::io::stderr().lock(), "\nerror: {error}");
                     ExitCode::from(EXIT_ERRORS)
+                }
+            }
+        }
+        Command::ServeJudge {
+            model_dir,
+            port,
+            host,
+            name,
+            delay_ms,
+            fail_first,
+        } => {
+            let faults = rlx_runtime::serve::Faults {
+                delay: std::time::Duration::from_millis(delay_ms),
+                fail_first,
+            };
+            let served =
+                rlx_runtime::serve::serve_judge(&model_dir, &host, port, name, faults, |at| {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "serving `{}` at http://{at}/v1",
+                        model_dir.display()
+                    );
+                });
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr().lock(), "error: {error}");
+                    ExitCode::from(EXIT_USAGE_OR_IO)
                 }
             }
         }

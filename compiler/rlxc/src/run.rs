@@ -150,6 +150,10 @@ impl Progress {
                     let _ = writeln!(out, "checkpoint `{}`", path.display());
                 }
             }
+            Event::Warning { message } => {
+                self.clear_bar(&mut out);
+                let _ = writeln!(out, "warning: {message}");
+            }
         }
         let _ = out.flush();
     }

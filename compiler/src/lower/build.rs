@@ -752,6 +752,7 @@ impl<'a> Lowerer<'a> {
             top_p: self.float_of(&get("top_p")?, "rollout.top_p")?,
             top_k: self.int_of(&get("top_k")?, "rollout.top_k")?,
             max_tokens: self.int_of(&get("max_tokens")?, "rollout.max_tokens")?,
+            max_prompt: self.int_of(&get("max_prompt")?, "rollout.max_prompt")?,
             stop,
         })
     }
