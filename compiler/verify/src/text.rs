@@ -137,12 +137,13 @@ pub fn think_answer(text: &str) -> bool {
     if positions.contains(&usize::MAX) {
         return false;
     }
-    let between = &text[think_end + TAGS[1].len()..answer];
+    // The order first: the slices below assume it (a sampled completion may close a tag before
+    // opening it).
     think_end > think
         && answer > think_end
         && answer_end > answer
         && text[..think].trim().is_empty()
-        && between.trim().is_empty()
+        && text[think_end + TAGS[1].len()..answer].trim().is_empty()
         && text[answer_end + TAGS[3].len()..].trim().is_empty()
 }
 
@@ -207,6 +208,12 @@ mod tests {
             "<think>a</think><think>b</think><answer>c</answer>"
         ));
         assert!(!think_answer("<answer>b</answer>"));
+        // Tags out of order (a sampled completion from examples/wethink): false, no panic.
+        assert!(!think_answer(
+            "<think>0<answer>yel<|im_start|>ig</think>dht ow</answer>"
+        ));
+        assert!(!think_answer("</think><think><answer>a</answer>"));
+        assert!(!think_answer("<think></answer></think><answer>"));
         assert!(tags_in_order(
             "<observe>o</observe><think>t</think><answer>a</answer>",
             &["observe", "think", "answer"]
