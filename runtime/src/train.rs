@@ -531,9 +531,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
 
     /// Prompts and completions laid out for a forward pass, the prompts' images placed.
     fn pack(&self, prompts: &[&Prompt], completions: &[&[u32]]) -> Result<Packed, String> {
-        let tokens: Vec<&[u32]> = prompts.iter().map(|p| p.tokens.as_slice()).collect();
-        let images: Vec<Vec<Arc<Pixels>>> = prompts.iter().map(|p| p.images.clone()).collect();
-        pack(&tokens, completions).with_images(self.model(), &images)
+        pack_prompts(prompts, completions, self.model())
     }
 
     fn prompt_program(
@@ -1390,20 +1388,24 @@ struct RolloutBatch {
 
 impl RolloutBatch {
     fn pack<B: Backend>(&self, chunk: &[usize], model: &Decoder<B>) -> Result<Packed, String> {
-        let prompts: Vec<&[u32]> = chunk
-            .iter()
-            .map(|&i| self.prompts[i].tokens.as_slice())
-            .collect();
-        let images: Vec<Vec<Arc<Pixels>>> = chunk
-            .iter()
-            .map(|&i| self.prompts[i].images.clone())
-            .collect();
+        let prompts: Vec<&Prompt> = chunk.iter().map(|&i| &self.prompts[i]).collect();
         let completions: Vec<&[u32]> = chunk
             .iter()
             .map(|&i| self.completions[i].as_slice())
             .collect();
-        pack(&prompts, &completions).with_images(model, &images)
+        pack_prompts(&prompts, &completions, model)
     }
+}
+
+/// Prompts and completions laid out for a forward pass, the prompts' images placed.
+fn pack_prompts<B: Backend>(
+    prompts: &[&Prompt],
+    completions: &[&[u32]],
+    model: &Decoder<B>,
+) -> Result<Packed, String> {
+    let tokens: Vec<&[u32]> = prompts.iter().map(|p| p.tokens.as_slice()).collect();
+    let images: Vec<Vec<Arc<Pixels>>> = prompts.iter().map(|p| p.images.clone()).collect();
+    pack(&tokens, completions).with_images(model, &images)
 }
 
 /// Rollouts of prompts with their images.
