@@ -1264,12 +1264,17 @@ impl<'a> Checker<'a> {
             };
             given[index] = true;
             let param = &signature.params[index];
-            self.expect(
-                &ty,
-                &param.ty,
-                arg.value.span,
-                &format!("the argument `{}`", param.name),
-            );
+            // `len` counts the items of a list as well as the characters of a text.
+            let counted_list = matches!(&callee.kind, ExprKind::Name(f) if f.name == "len")
+                && matches!(ty, Type::List(_));
+            if !counted_list {
+                self.expect(
+                    &ty,
+                    &param.ty,
+                    arg.value.span,
+                    &format!("the argument `{}`", param.name),
+                );
+            }
             if let ExprKind::Name(function) = &callee.kind {
                 let param_name = param.name.clone();
                 self.check_range(&function.name, &param_name, &arg.value, "argument");

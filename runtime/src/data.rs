@@ -277,11 +277,35 @@ impl Sampler {
         }
         out
     }
+
+    /// The next rows, at most `count` and none of the following epoch: an epoch's last batch is
+    /// short (as PyTorch's `DataLoader` makes it), so an SFT epoch shows each example once.
+    pub fn next_in_epoch(&mut self, count: usize) -> Vec<usize> {
+        let left = if self.cursor.position >= self.rows {
+            self.rows
+        } else {
+            self.rows - self.cursor.position
+        };
+        self.next(count.min(left))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epochs_end_with_a_short_batch() {
+        let mut sampler = Sampler::new(5, true, 3, Cursor::default());
+        let first: Vec<Vec<usize>> = (0..2).map(|_| sampler.next_in_epoch(3)).collect();
+        assert_eq!((first[0].len(), first[1].len()), (3, 2));
+        let mut seen: Vec<usize> = first.concat();
+        seen.sort();
+        assert_eq!(seen, [0, 1, 2, 3, 4], "each row once per epoch");
+        let second = sampler.next_in_epoch(3);
+        assert_eq!((second.len(), sampler.cursor.epoch), (3, 1));
+        assert_eq!(sampler.next_in_epoch(100).len(), 2);
+    }
 
     #[test]
     fn a_bad_line_is_named_with_its_file_and_line() {

@@ -5,7 +5,7 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use rlx_compiler::plan::{Aggregation, KlEstimator};
+use rlx_compiler::plan::{Aggregation, AlgorithmPlan, KlEstimator, StepVars};
 
 /// The settings the loss reads (from the plan's `AlgorithmPlan`, with the step's KL weight).
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +20,36 @@ pub struct LossSettings {
     /// A KL penalty in the loss: estimator and weight at this step.
     pub kl: Option<(KlEstimator, f64)>,
     pub entropy: f64,
+}
+
+impl LossSettings {
+    /// The settings of `algorithm` at a step: the KL weight is its schedule's value then, and
+    /// `seq_mean_token_sum_norm` divides by `norm_length`, or by the rollout's `max_tokens`.
+    pub fn of(
+        algorithm: &AlgorithmPlan,
+        max_tokens: u32,
+        vars: StepVars,
+    ) -> Result<LossSettings, String> {
+        let kl = match &algorithm.kl {
+            Some(kl) => Some((kl.estimator, kl.beta.at(vars).map_err(|e| e.message)?)),
+            None => None,
+        };
+        let norm_length = if algorithm.norm_length == 0 {
+            max_tokens
+        } else {
+            algorithm.norm_length
+        };
+        Ok(LossSettings {
+            clip_low: algorithm.clip_low,
+            clip_high: algorithm.clip_high,
+            dual_clip: algorithm.dual_clip,
+            sequence_ratio: algorithm.sequence_ratio,
+            aggregate: algorithm.aggregate,
+            norm_length: f64::from(norm_length),
+            kl,
+            entropy: algorithm.entropy,
+        })
+    }
 }
 
 /// One mini-batch: per-token log-probs `[sequences, tokens]` of the policy being trained, of the

@@ -642,7 +642,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             let lr = self.learning_rate(stage, vars)?;
             let started = Instant::now();
             let batch: Vec<&Example> = sampler
-                .next(sft.batch.max(1) as usize)
+                .next_in_epoch(sft.batch.max(1) as usize)
                 .into_iter()
                 .map(|i| &examples[i])
                 .collect();
@@ -1027,24 +1027,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 1e-6,
             )
         };
-        let kl_in_loss = match &algorithm.kl {
-            Some(kl) => Some((kl.estimator, kl.beta.at(vars).map_err(|e| e.message)?)),
-            None => None,
-        };
-        let settings = LossSettings {
-            clip_low: algorithm.clip_low,
-            clip_high: algorithm.clip_high,
-            dual_clip: algorithm.dual_clip,
-            sequence_ratio: algorithm.sequence_ratio,
-            aggregate: algorithm.aggregate,
-            norm_length: if algorithm.norm_length == 0 {
-                f64::from(rl.rollout.max_tokens)
-            } else {
-                f64::from(algorithm.norm_length)
-            },
-            kl: kl_in_loss,
-            entropy: algorithm.entropy,
-        };
+        let settings = LossSettings::of(algorithm, rl.rollout.max_tokens, vars)?;
         let mut report = TrainReport::default();
         let (mut kl_total, mut entropy_total, mut losses) = (0.0, 0.0, 0usize);
         for _ in 0..algorithm.epochs.max(1) {

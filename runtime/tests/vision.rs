@@ -269,3 +269,59 @@ fn a_text_policy_refuses_images() {
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_file(data);
 }
+
+/// The training pass scores a batch of rollouts — prompts of different lengths, so different
+/// left padding, each with its own image — as each sequence alone would be scored.
+#[test]
+fn batched_log_probs_with_images_match_each_sequence_alone() {
+    use burn::tensor::activation::log_softmax;
+    use rlx_runtime::logprob::{pack, token_log_probs};
+    let device = Default::default();
+    let model = config().init::<B>(&device);
+    let mut long = prompt();
+    long.splice(1..1, [65, 66, 67, 68, 69]);
+    let prompts = vec![prompt(), long, prompt()];
+    let images = vec![
+        vec![picture([10, 200, 30], [240, 240, 0])],
+        vec![picture([200, 0, 30], [0, 40, 250])],
+        vec![picture([0, 0, 0], [255, 255, 255])],
+    ];
+    let sampling = Sampling {
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_tokens: 7,
+        stop: vec![258],
+        stop_sequences: Vec::new(),
+    };
+    let sampled =
+        generate_with_images(&model, &prompts, &images, &sampling, &mut Rng(3), &device).unwrap();
+    let prompt_refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let completions: Vec<&[u32]> = sampled.iter().map(|s| s.tokens.as_slice()).collect();
+    let packed = pack(&prompt_refs, &completions)
+        .with_images(&model, &images)
+        .unwrap();
+    let (batched, _) = token_log_probs(&model, &packed, false, &device);
+    let batched = batched.into_data().to_vec::<f32>().unwrap();
+    for row in 0..prompts.len() {
+        let sequence: Vec<u32> = prompts[row]
+            .iter()
+            .chain(completions[row])
+            .copied()
+            .collect();
+        let logits = model.forward(
+            input::<B>(&sequence, std::slice::from_ref(&images[row]), &device),
+            None,
+        );
+        let all = log_softmax(logits, 2).into_data().to_vec::<f32>().unwrap();
+        for (j, &token) in completions[row].iter().enumerate() {
+            let at = prompts[row].len() + j - 1;
+            let expected = all[at * 266 + token as usize];
+            let got = batched[row * packed.completion_width + j];
+            assert!(
+                (expected - got).abs() < 1e-4,
+                "row {row} token {j}: {got} vs {expected}"
+            );
+        }
+    }
+}

@@ -147,7 +147,7 @@ fn position_of(text: &str, needle: &str, skip: usize) -> (u32, u32) {
 #[test]
 fn examples_open_clean_and_a_typo_is_reported_where_it_is() {
     let mut client = Client::start();
-    let (uri, text) = example_uri("dapo.rlx");
+    let (uri, text) = example_uri("papers/dapo.rlx");
     assert_eq!(client.open(&uri, &text), Vec::<Value>::new());
     let broken = text.replacen("reward = total", "reward = totl", 1);
     let diagnostics = client.change(&uri, 2, &broken);
@@ -180,7 +180,7 @@ fn examples_open_clean_and_a_typo_is_reported_where_it_is() {
 #[test]
 fn hover_definition_references_and_rename() {
     let mut client = Client::start();
-    let (uri, text) = example_uri("dapo.rlx");
+    let (uri, text) = example_uri("papers/dapo.rlx");
     client.open(&uri, &text);
     // Hover on a use of a reward shows its signature and doc comment.
     let (line, column) = position_of(&text, "correct(c, ex) + overlong", 1);
@@ -191,7 +191,7 @@ fn hover_definition_references_and_rename() {
         "{value}"
     );
     assert!(
-        value.contains("+1 when the boxed answer equals the reference"),
+        value.contains("+1 when the answer line equals the reference"),
         "{value}"
     );
     // Hover on a standard library function shows its declaration and module.
@@ -253,7 +253,7 @@ fn hover_definition_references_and_rename() {
 #[test]
 fn completion_symbols_signatures_and_formatting() {
     let mut client = Client::start();
-    let (uri, text) = example_uri("dapo.rlx");
+    let (uri, text) = example_uri("papers/dapo.rlx");
     client.open(&uri, &text);
     let labels = |value: &Value| -> Vec<String> {
         value
@@ -304,7 +304,7 @@ fn completion_symbols_signatures_and_formatting() {
     );
     assert_eq!(
         cosine["additionalTextEdits"][0]["range"]["start"]["line"],
-        7
+        10
     );
     // Signature help inside a call.
     let (line, column) = position_of(&text, "cache = cache_tokens", 0);
@@ -334,6 +334,7 @@ fn completion_symbols_signatures_and_formatting() {
             "policy",
             "max_tokens",
             "cache_tokens",
+            "n",
             "solve",
             "correct",
             "overlong",
@@ -404,14 +405,14 @@ fn unknown_requests_and_bad_params_are_errors_not_crashes() {
 #[test]
 fn schedules_show_their_values_and_match_arms_complete_enum_cases() {
     let mut client = Client::start();
-    let (uri, text) = example_uri("dapo.rlx");
+    let (uri, text) = example_uri("papers/dapo.rlx");
     client.open(&uri, &text);
-    // The learning rate: 1e-7 for 20 steps, then 1e-6, over the run's 1,000 steps.
-    let (line, column) = position_of(&text, "lr = piecewise", 0);
+    // The learning rate: a linear warm-up over 20 steps, then 1e-6, over the run's 1,000 steps.
+    let (line, column) = position_of(&text, "lr = warmup_constant", 0);
     let hover = client.at("textDocument/hover", &uri, line, column);
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
-        value.contains("| 0 | 1.000e-7 |") && value.contains("| 250 | 1.000e-6 |"),
+        value.contains("| 0 | 0.000e0 |") && value.contains("| 250 | 1.000e-6 |"),
         "{value}"
     );
     assert!(value.contains("| 1000 | 1.000e-6 |"), "{value}");

@@ -86,7 +86,6 @@ pub fn advantages(
     let mut baselines = vec![0.0; rewards.len()];
     let mut scales = vec![1.0; rewards.len()];
     let batch_mean = mean(rewards);
-    let batch_std = std(rewards);
     for group in &members {
         let values: Vec<f64> = group.iter().map(|&i| rewards[i]).collect();
         let (m, s) = (mean(&values), std(&values));
@@ -102,16 +101,18 @@ pub fn advantages(
             };
             scales[i] = match scale {
                 Scaling::GroupStd => s + eps,
-                Scaling::BatchStd => batch_std + eps,
+                Scaling::BatchStd => 1.0,
                 Scaling::None => 1.0,
             };
         }
     }
-    rewards
-        .iter()
-        .zip(baselines.iter().zip(&scales))
-        .map(|(r, (b, s))| (r - b) / s)
-        .collect()
+    let centred: Vec<f64> = rewards.iter().zip(&baselines).map(|(r, b)| r - b).collect();
+    if scale == Scaling::BatchStd {
+        // The spread of the advantages themselves: with a group baseline it is not the rewards'.
+        let batch_std = std(&centred) + eps;
+        return centred.iter().map(|a| a / batch_std).collect();
+    }
+    centred.iter().zip(&scales).map(|(a, s)| a / s).collect()
 }
 
 /// The members of each group, groups in order of first appearance.

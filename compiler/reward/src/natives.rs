@@ -52,6 +52,18 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
             let name = text(a, 1)?;
             Ok(extract(&a[0], |s| verify::tag(s, name)))
         },
+        "json_field" => |a| {
+            let key = text(a, 1)?;
+            Ok(extract(&a[0], |s| verify::json_field(s, key)))
+        },
+        "parse_permutation" => |a| {
+            let size = u64::try_from(int(a, 1)?).unwrap_or(0);
+            Ok(
+                verify::parse_permutation(text(a, 0)?, size).map_or(Value::None, |p| {
+                    Value::List(p.into_iter().map(|v| Value::Int(v as i64)).collect())
+                }),
+            )
+        },
         "parse_box" => |a| Ok(verify::parse_box(text(a, 0)?).map_or(Value::None, Value::Box)),
         "parse_boxes" => |a| {
             Ok(Value::List(
@@ -110,12 +122,22 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
             )))
         },
         "exact_match" => |a| Ok(Value::Bool(verify::exact_match(text(a, 0)?, text(a, 1)?))),
+        "one_of" => |a| {
+            let choices = texts(a, 1)?;
+            Ok(Value::Bool(verify::one_of(text(a, 0)?, &choices)))
+        },
         "relaxed_match" => |a| Ok(Value::Bool(verify::relaxed_match(text(a, 0)?, text(a, 1)?))),
         "iou" => |a| Ok(Value::Float(verify::iou(&bbox(a, 0)?, &bbox(a, 1)?))),
         "box_union_iou" => |a| {
             Ok(Value::Float(verify::box_union_iou(
                 &boxes(a, 0)?,
                 &boxes(a, 1)?,
+            )))
+        },
+        "position_match" => |a| {
+            Ok(Value::Float(verify::position_match(
+                &ints(a, 0)?,
+                &ints(a, 1)?,
             )))
         },
         "point_in_box" => |a| {
@@ -290,6 +312,23 @@ fn int(args: &[Value<'_>], i: usize) -> Result<i64, String> {
         Value::Int(v) => Ok(*v),
         Value::Float(v) if v.fract() == 0.0 => Ok(*v as i64),
         other => Err(format!("argument {} is {other}, not an integer", i + 1)),
+    }
+}
+
+/// A list of non-negative whole numbers (JSON numbers arrive as ints or as floats).
+fn ints(args: &[Value<'_>], i: usize) -> Result<Vec<u64>, String> {
+    match arg(args, i)? {
+        Value::List(items) => items
+            .iter()
+            .map(|item| match item.as_f64() {
+                Some(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u64),
+                _ => Err(format!("{item} is not a whole number")),
+            })
+            .collect(),
+        other => Err(format!(
+            "argument {} is {other}, not a list of numbers",
+            i + 1
+        )),
     }
 }
 

@@ -50,7 +50,13 @@ fn usage_errors_exit_2() {
     assert_eq!(rlxc(&[]).0, 2);
     assert_eq!(rlxc(&["check"]).0, 2);
     assert_eq!(
-        rlxc(&["check", "--message-format", "xml", "examples/dapo.rlx"]).0,
+        rlxc(&[
+            "check",
+            "--message-format",
+            "xml",
+            "examples/papers/dapo.rlx"
+        ])
+        .0,
         2
     );
     assert_eq!(rlxc(&["frobnicate"]).0, 2);
@@ -254,7 +260,7 @@ fn build_writes_a_plan_that_reads_back_and_explain_prints_it() {
     let out = dir.join("plan.json");
     let (code, stdout, stderr) = rlxc(&[
         "build",
-        "examples/dapo.rlx",
+        "examples/papers/dapo.rlx",
         "-o",
         out.to_str().expect("utf-8 path"),
     ]);
@@ -269,11 +275,11 @@ fn build_writes_a_plan_that_reads_back_and_explain_prints_it() {
     std::fs::remove_dir_all(&dir).expect("clean up");
 
     // Without -o the plan goes to stdout.
-    let (code, stdout, _) = rlxc(&["build", "examples/dapo.rlx"]);
+    let (code, stdout, _) = rlxc(&["build", "examples/papers/dapo.rlx"]);
     assert_eq!(code, 0);
     assert_eq!(stdout, json);
 
-    let (code, stdout, _) = rlxc(&["explain", "examples/dapo.rlx"]);
+    let (code, stdout, _) = rlxc(&["explain", "examples/papers/dapo.rlx"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("algorithm dapo (expanded)"), "{stdout}");
     assert!(stdout.contains("dynamic_sampling   true"), "{stdout}");

@@ -21,8 +21,9 @@ fn neovim_shows_diagnostics_hover_and_completion() {
     std::fs::create_dir_all(&dir).unwrap();
     // A copy, with the example's data linked beside it, so the editor's change never touches the
     // example itself.
-    let recipe = dir.join("dapo.rlx");
-    std::fs::copy(root.join("examples/dapo.rlx"), &recipe).unwrap();
+    std::fs::create_dir_all(dir.join("papers")).unwrap();
+    let recipe = dir.join("papers/dapo.rlx");
+    std::fs::copy(root.join("examples/papers/dapo.rlx"), &recipe).unwrap();
     let data = dir.join("data");
     if !data.exists() {
         std::os::unix::fs::symlink(root.join("examples/data").canonicalize().unwrap(), &data)

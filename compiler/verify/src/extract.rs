@@ -103,6 +103,93 @@ pub fn last_number(text: &str) -> Option<&str> {
     Some(&text[start..end])
 }
 
+/// The value of the first `key: value` pair named `key` in a JSON object, or a Python literal's
+/// (`{'action': 'click'}`, as UI-R1's answers are written): a string's content without its
+/// quotes, a list's or an object's text with its brackets, or a number's or word's text. Escapes
+/// inside strings are skipped over, not decoded.
+pub fn json_field<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    let bytes = text.as_bytes();
+    for quote in [b'"', b'\''] {
+        let needle = [&[quote][..], key.as_bytes(), &[quote][..]].concat();
+        for at in memchr::memmem::find_iter(bytes, &needle) {
+            let after = text[at + needle.len()..].trim_start();
+            if let Some(value) = after.strip_prefix(':') {
+                return field_value(value.trim_start());
+            }
+        }
+    }
+    None
+}
+
+/// The value at the start of `rest`, as `json_field` reads it.
+fn field_value(rest: &str) -> Option<&str> {
+    let bytes = rest.as_bytes();
+    match *bytes.first()? {
+        quote @ (b'"' | b'\'') => {
+            let end = string_end(&bytes[1..], quote)?;
+            Some(&rest[1..1 + end])
+        }
+        open @ (b'[' | b'{') => {
+            let close = if open == b'[' { b']' } else { b'}' };
+            let (mut depth, mut i) = (0usize, 0usize);
+            while i < bytes.len() {
+                match bytes[i] {
+                    q @ (b'"' | b'\'') => i += 1 + string_end(&bytes[i + 1..], q)?,
+                    b if b == open => depth += 1,
+                    b if b == close => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(&rest[..=i]);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let end = rest.find([',', '}', ']', '\n']).unwrap_or(rest.len());
+            Some(rest[..end].trim()).filter(|v| !v.is_empty())
+        }
+    }
+}
+
+/// The offset of the quote closing a string whose opening `quote` has been consumed.
+fn string_end(bytes: &[u8], quote: u8) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b if b == quote => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A jigsaw answer: the patch positions `1..=size` separated by spaces, commas, semicolons,
+/// backticks or newlines (Jigsaw-R1's `process_jigsaw_string`); none when any part is not such a
+/// number. The count is not checked here: a wrong count scores 0 where the answer is compared.
+pub fn parse_permutation(text: &str, size: u64) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for part in text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '`')) {
+        if part.is_empty() {
+            continue;
+        }
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value: u64 = part.parse().ok()?;
+        if !(1..=size).contains(&value) {
+            return None;
+        }
+        out.push(value);
+    }
+    Some(out)
+}
+
 /// What a completion answers, as `examples/rewards/math.rlx` defines it: the last `\boxed{}`, else
 /// the last `<answer>` content, else the whole text.
 pub fn final_answer(text: &str) -> &str {
@@ -240,6 +327,40 @@ pub fn parse_point(text: &str) -> Option<[f64; 2]> {
 #[cfg(test)]
 mod number_group_tests {
     use super::*;
+
+    #[test]
+    fn jigsaw_answers() {
+        assert_eq!(parse_permutation("3 1, 2;`4`\n", 4), Some(vec![3, 1, 2, 4]));
+        assert_eq!(parse_permutation("3 1 5", 4), None);
+        assert_eq!(parse_permutation("3 one 2", 4), None);
+        assert_eq!(parse_permutation("0 1", 4), None);
+        assert_eq!(parse_permutation("", 4), Some(vec![]));
+    }
+
+    #[test]
+    fn json_fields_of_json_and_python_literals() {
+        let ui = "<answer>[{'action': 'click', 'coordinate': [120, 45]}]</answer>";
+        assert_eq!(json_field(ui, "action"), Some("click"));
+        assert_eq!(json_field(ui, "coordinate"), Some("[120, 45]"));
+        let pixel = r#"{"bbox": [1, 2, 3, 4], "points_1": [2, 3], "label": "a \"cat\"", "n": 7}"#;
+        assert_eq!(json_field(pixel, "bbox"), Some("[1, 2, 3, 4]"));
+        assert_eq!(json_field(pixel, "points_1"), Some("[2, 3]"));
+        assert_eq!(json_field(pixel, "label"), Some(r#"a \"cat\""#));
+        assert_eq!(json_field(pixel, "n"), Some("7"));
+        assert_eq!(
+            json_field(r#"{"o": {"k": "}", "j": [1]}}"#, "o"),
+            Some(r#"{"k": "}", "j": [1]}"#)
+        );
+        // A key mentioned as a value is not a field; missing, unclosed or empty values are none.
+        assert_eq!(
+            json_field(r#"{"a": "action", "action": "type"}"#, "action"),
+            Some("type")
+        );
+        assert_eq!(json_field(r#"{"action": "cli"#, "action"), None);
+        assert_eq!(json_field(r#"{"bbox": [1, 2"#, "bbox"), None);
+        assert_eq!(json_field("{}", "action"), None);
+        assert_eq!(json_field(r#"{"action": }"#, "action"), None);
+    }
 
     #[test]
     fn boxes_and_points() {

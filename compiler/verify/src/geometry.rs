@@ -86,3 +86,25 @@ mod tests {
         );
     }
 }
+
+/// The share of `reference`'s positions that `answer` holds the same value at; 0 when their
+/// lengths differ (Jigsaw-R1's `score_jigsaw_patches`).
+pub fn position_match(answer: &[u64], reference: &[u64]) -> f64 {
+    if answer.len() != reference.len() || reference.is_empty() {
+        return 0.0;
+    }
+    let same = answer.iter().zip(reference).filter(|(a, b)| a == b).count();
+    same as f64 / reference.len() as f64
+}
+
+#[cfg(test)]
+mod position_tests {
+    use super::position_match;
+
+    #[test]
+    fn positions_in_place() {
+        assert_eq!(position_match(&[1, 2, 3, 4], &[1, 2, 4, 3]), 0.5);
+        assert_eq!(position_match(&[1, 2, 3], &[1, 2, 3, 4]), 0.0);
+        assert_eq!(position_match(&[], &[]), 0.0);
+    }
+}

@@ -38,6 +38,12 @@ pub fn relaxed_match(answer: &str, reference: &str) -> bool {
     normalize(answer) == normalize(reference)
 }
 
+/// Whether the trimmed answer is exactly one of `choices` (SATORI-R1's `answer in possible_answers`).
+pub fn one_of(answer: &str, choices: &[&str]) -> bool {
+    let answer = answer.trim();
+    choices.contains(&answer)
+}
+
 /// The option letter a text names: `B`, `(B)`, `B.`, `B)`, `B:`, `[B]`, `option B`, `answer is B`.
 pub fn choice_letter(text: &str) -> Option<char> {
     let trimmed = text.trim();
@@ -197,6 +203,8 @@ mod tests {
     #[test]
     fn text_matches() {
         assert!(relaxed_match("  Paris. ", "paris"));
+        assert!(one_of(" two ", &["2", "two"]));
+        assert!(!one_of("Two", &["2", "two"]));
         assert!(!exact_match("Paris", "paris"));
     }
 

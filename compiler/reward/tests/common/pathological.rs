@@ -56,6 +56,15 @@ fn argument<'a>(ty: &str, text: &'a str) -> Value<'a> {
                 .chain(std::iter::once(Value::Box([1.0, 1.0, 5.0, 5.0])))
                 .collect(),
         ),
+        // A jigsaw of 100,000 patches, or the one the text spells.
+        "list[int]" => Value::List(
+            rlx_verify::parse_permutation(text, 1 << 20)
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| (1..=100_000).collect())
+                .into_iter()
+                .map(|v| Value::Int(v as i64))
+                .collect(),
+        ),
         other => panic!("no pathological argument for `{other}`"),
     }
 }
