@@ -58,6 +58,8 @@ pub enum Code {
     E0210,
     /// A chat entry whose role is not `system`, `user` or `assistant`.
     E0211,
+    /// A top-level item named `c`, `ex` or `group`, which stage and algorithm values bind themselves.
+    E0212,
     /// A value of the wrong type.
     E0301,
     /// A field or method that the type does not have.
@@ -139,6 +141,7 @@ impl Code {
             Code::E0209 => "E0209",
             Code::E0210 => "E0210",
             Code::E0211 => "E0211",
+            Code::E0212 => "E0212",
             Code::E0301 => "E0301",
             Code::E0302 => "E0302",
             Code::E0304 => "E0304",

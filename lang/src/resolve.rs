@@ -207,6 +207,27 @@ impl Resolver<'_> {
     }
 
     fn define(&mut self, name: &Ident, what: &str) {
+        if STAGE_NAMES.contains(&name.name.as_str()) {
+            // Inside `train` and `algorithm` values these names are bound again, so the item
+            // would be silently out of reach exactly where a recipe means to use it.
+            let meaning = match name.name.as_str() {
+                "c" => "the completion being scored",
+                "ex" => "its dataset row",
+                _ => "the rollout group of its prompt",
+            };
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0212,
+                    name.span,
+                    format!("a {what} cannot be named `{}`", name.name),
+                )
+                .with_label("a name stages and algorithms bind themselves")
+                .with_help(format!(
+                    "inside `train` and `algorithm` values `{}` is {meaning}; give this {what} another name",
+                    name.name
+                )),
+            );
+        }
         if let Some(first) = self.globals.get(&name.name) {
             self.diagnostics.push(
                 Diagnostic::new(
