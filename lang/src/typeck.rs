@@ -208,6 +208,51 @@ impl<'a> Checker<'a> {
                 self.rows.insert(d.name.name.clone(), fields);
             }
         }
+        self.derive_rows();
+    }
+
+    /// The rows of a dataset without a schema are its source's: another dataset's
+    /// (`dataset hard = all where ...`), or the fields every part of a `mix` shares with one type.
+    /// Chains are followed a bounded number of rounds (a cycle keeps no fields).
+    fn derive_rows(&mut self) {
+        for _ in 0..16 {
+            let mut changed = false;
+            for item in &self.module.items {
+                let ItemKind::Dataset(d) = &item.kind else {
+                    continue;
+                };
+                if d.schema.is_some() {
+                    continue;
+                }
+                let sources: Vec<&str> = match &d.source.kind {
+                    ExprKind::Name(name) => vec![name.name.as_str()],
+                    ExprKind::Mix(parts) => parts.iter().map(|p| p.dataset.name.as_str()).collect(),
+                    _ => continue,
+                };
+                let mut shared: Option<Vec<(String, Type)>> = None;
+                for source in sources {
+                    let Some(fields) = self.rows.get(source) else {
+                        shared = None;
+                        break;
+                    };
+                    shared = Some(match shared {
+                        None => fields.clone(),
+                        Some(previous) => previous
+                            .into_iter()
+                            .filter(|field| fields.contains(field))
+                            .collect(),
+                    });
+                }
+                let fields = shared.unwrap_or_default();
+                if self.rows.get(&d.name.name) != Some(&fields) {
+                    self.rows.insert(d.name.name.clone(), fields);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
     }
 
     fn ast_type(&self, ty: &TypeExpr) -> Type {

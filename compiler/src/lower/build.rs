@@ -343,15 +343,17 @@ impl<'a> Lowerer<'a> {
                     .collect(),
             );
         }
-        let ExprKind::Mix(parts) = &d.source.kind else {
-            return None;
+        let sources: Vec<&str> = match &d.source.kind {
+            ExprKind::Mix(parts) => parts.iter().map(|p| p.dataset.name.as_str()).collect(),
+            ExprKind::Name(parent) => vec![parent.name.as_str()],
+            _ => return None,
         };
         if depth > 16 {
             return None;
         }
         let mut shared: Option<Vec<(String, String)>> = None;
-        for part in parts {
-            let fields = self.dataset_fields(&part.dataset.name, depth + 1)?;
+        for source in sources {
+            let fields = self.dataset_fields(source, depth + 1)?;
             shared = Some(match shared {
                 None => fields,
                 Some(previous) => previous
@@ -409,6 +411,12 @@ impl<'a> Lowerer<'a> {
                         .into_iter()
                         .map(|(name, w)| (name, w / total))
                         .collect(),
+                }
+            }
+            // `dataset hard = all where ...`: another dataset's rows, through its own clauses.
+            ExprKind::Name(parent) if self.is_dataset(ModuleId::Recipe, &parent.name) => {
+                DataSource::Mix {
+                    parts: vec![(parent.name.clone(), 1.0)],
                 }
             }
             _ => {
