@@ -230,9 +230,10 @@ impl<'a> Checker<'a> {
                     _ => continue,
                 };
                 let mut shared: Option<Vec<(String, Type)>> = None;
+                let mut known = true;
                 for source in sources {
                     let Some(fields) = self.rows.get(source) else {
-                        shared = None;
+                        known = false;
                         break;
                     };
                     shared = Some(match shared {
@@ -242,6 +243,12 @@ impl<'a> Checker<'a> {
                             .filter(|field| fields.contains(field))
                             .collect(),
                     });
+                }
+                if !known {
+                    // A source that is not a dataset is reported where it is written; the rows
+                    // are then unknown, and reading their fields reports nothing more.
+                    changed |= self.rows.remove(&d.name.name).is_some();
+                    continue;
                 }
                 let fields = shared.unwrap_or_default();
                 if self.rows.get(&d.name.name) != Some(&fields) {
@@ -1159,6 +1166,24 @@ impl<'a> Checker<'a> {
                 if let Some((_, ty)) = found {
                     return ty.clone();
                 }
+                if !self.rows.contains_key(dataset) {
+                    return Type::Unknown;
+                }
+                if self.reads_undeclared_file(dataset) {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::E0302,
+                            field.span,
+                            format!("dataset `{dataset}` declares no fields"),
+                        )
+                        .with_label("not declared")
+                        .with_help(format!(
+                            "declare the fields it reads after its source: `{{ {}: text, ... }}`",
+                            field.name
+                        )),
+                    );
+                    return Type::Unknown;
+                }
                 // Only a mistake pays for a copy of the field names.
                 let fields = self.rows.get(dataset).cloned().unwrap_or_default();
                 self.unknown_member(
@@ -1210,6 +1235,15 @@ impl<'a> Checker<'a> {
                 ),
             },
         }
+    }
+
+    /// Whether `dataset` reads a file without declaring a schema (so no field is known).
+    fn reads_undeclared_file(&self, dataset: &str) -> bool {
+        matches!(
+            self.items.get(dataset).map(|item| &item.kind),
+            Some(ItemKind::Dataset(d)) if d.schema.is_none()
+                && !matches!(d.source.kind, ExprKind::Name(_) | ExprKind::Mix(_))
+        )
     }
 
     fn unknown_member<'n>(
