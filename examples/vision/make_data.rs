@@ -43,20 +43,13 @@ const DIGITS: [[&str; 5]; 10] = [
     ["###", "#.#", "###", "..#", "###"],
 ];
 
-/// SplitMix64: a few lines, and the same numbers everywhere.
-struct Rng(u64);
+/// The runtime's seedable generator (SplitMix64: the same numbers everywhere), with the two draws
+/// the tasks need.
+struct Rng(rlx_runtime::sample::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.0.next_u64() % n as u64) as usize
     }
 
     /// `k` distinct values below `n`.
@@ -304,7 +297,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown option `{other}`").into()),
         }
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng(rlx_runtime::sample::Rng(seed));
     write_split(&out, "train", train, &mut rng)?;
     write_split(&out, "test", test, &mut rng)?;
     println!(
