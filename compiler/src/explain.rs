@@ -383,7 +383,15 @@ fn algorithm(out: &mut String, stage: &StagePlan, rl: &RlPlan) {
     let kl = |kl: &Option<Kl>| match kl {
         None => "none".to_string(),
         Some(kl) => {
-            format!("{:?}(beta = {})", kl.estimator, schedule_text(&kl.beta)).to_lowercase()
+            let mut text =
+                format!("{:?}(beta = {}", kl.estimator, schedule_text(&kl.beta)).to_lowercase();
+            if let Some(weight) = kl.weight {
+                text += &format!(", weight = {}", expression(&stage.graph, weight));
+            }
+            if let Some(aggregate) = kl.aggregate {
+                text += &format!(", aggregate = {}", snake(&format!("{aggregate:?}")));
+            }
+            text + ")"
         }
     };
     let option = |v: Option<f64>| v.map_or("none".to_string(), round);
@@ -425,6 +433,17 @@ fn algorithm(out: &mut String, stage: &StagePlan, rl: &RlPlan) {
     ];
     for (key, value) in rows {
         setting(out, 4, key, &value, &origin(key));
+    }
+    if let Some(p) = &a.perception {
+        let value = format!(
+            "papo(gamma = {}, masked_entropy = {}, entropy = {}, patch = {}, prob = {})",
+            schedule_text(&p.gamma),
+            schedule_text(&p.masked_entropy),
+            schedule_text(&p.entropy),
+            p.patch,
+            round(p.prob)
+        );
+        setting(out, 4, "perception", &value, &origin("perception"));
     }
 }
 
@@ -521,6 +540,11 @@ fn schedules(out: &mut String, plan: &Plan, stage: &StagePlan, first_step: u64) 
         }
         if let Some(kl) = &rl.algorithm.kl_reward {
             named.push(("kl_reward.beta".into(), &kl.beta));
+        }
+        if let Some(p) = &rl.algorithm.perception {
+            named.push(("perception.gamma".into(), &p.gamma));
+            named.push(("perception.masked_entropy".into(), &p.masked_entropy));
+            named.push(("perception.entropy".into(), &p.entropy));
         }
     }
     if named.iter().all(|(_, s)| s.constant().is_some()) {

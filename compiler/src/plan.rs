@@ -265,6 +265,21 @@ pub struct AlgorithmPlan {
     /// An advantage expression replacing baseline and scale (a node of the stage's graph).
     pub advantage: Option<NodeId>,
     pub entropy: f64,
+    /// PAPO's perception terms, over a second pass on masked images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perception: Option<Perception>,
+}
+
+/// PAPO: the loss gains −γ·KL(π(·|q, I) ‖ π(·|q, I_mask)), where `I_mask` blackens `patch`-pixel
+/// squares of each image with probability `prob` (one mask per prompt and step), plus η·(−log p)
+/// of the sampled tokens under the masked and the real images (the "double entropy" penalty).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Perception {
+    pub gamma: Schedule,
+    pub masked_entropy: Schedule,
+    pub entropy: Schedule,
+    pub patch: u32,
+    pub prob: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +319,12 @@ pub enum KlEstimator {
 pub struct Kl {
     pub estimator: KlEstimator,
     pub beta: Schedule,
+    /// A weight per completion (a node of the stage's graph): APO's DADS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<NodeId>,
+    /// Its own aggregation over tokens; none: the algorithm's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<Aggregation>,
 }
 
 /// A scalar as a function of the step: a graph whose only inputs are `step` nodes.

@@ -5,9 +5,9 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use rlx_compiler::plan::{Aggregation, AlgorithmPlan, KlEstimator, StepVars};
+use rlx_compiler::plan::{Aggregation, AlgorithmPlan, KlEstimator, Schedule, StepVars};
 
-/// The settings the loss reads (from the plan's `AlgorithmPlan`, with the step's KL weight).
+/// The settings the loss reads (from the plan's `AlgorithmPlan`, with the step's schedules).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LossSettings {
     pub clip_low: f64,
@@ -17,21 +17,52 @@ pub struct LossSettings {
     pub aggregate: Aggregation,
     /// The divisor of `seq_mean_token_sum_norm`.
     pub norm_length: f64,
-    /// A KL penalty in the loss: estimator and weight at this step.
-    pub kl: Option<(KlEstimator, f64)>,
+    /// A KL penalty in the loss.
+    pub kl: Option<KlSettings>,
+    pub entropy: f64,
+    /// PAPO's perception terms.
+    pub perception: Option<PerceptionSettings>,
+}
+
+/// A KL penalty in the loss at one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KlSettings {
+    pub estimator: KlEstimator,
+    pub beta: f64,
+    pub aggregate: Aggregation,
+}
+
+/// PAPO's coefficients at one step: γ of the perception KL, η of the masked and real entropies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerceptionSettings {
+    pub gamma: f64,
+    pub masked_entropy: f64,
     pub entropy: f64,
 }
 
 impl LossSettings {
-    /// The settings of `algorithm` at a step: the KL weight is its schedule's value then, and
+    /// The settings of `algorithm` at a step: the schedules' values then, and
     /// `seq_mean_token_sum_norm` divides by `norm_length`, or by the rollout's `max_tokens`.
     pub fn of(
         algorithm: &AlgorithmPlan,
         max_tokens: u32,
         vars: StepVars,
     ) -> Result<LossSettings, String> {
+        let at = |s: &Schedule| s.at(vars).map_err(|e| e.message);
         let kl = match &algorithm.kl {
-            Some(kl) => Some((kl.estimator, kl.beta.at(vars).map_err(|e| e.message)?)),
+            Some(kl) => Some(KlSettings {
+                estimator: kl.estimator,
+                beta: at(&kl.beta)?,
+                aggregate: kl.aggregate.unwrap_or(algorithm.aggregate),
+            }),
+            None => None,
+        };
+        let perception = match &algorithm.perception {
+            Some(p) => Some(PerceptionSettings {
+                gamma: at(&p.gamma)?,
+                masked_entropy: at(&p.masked_entropy)?,
+                entropy: at(&p.entropy)?,
+            }),
             None => None,
         };
         let norm_length = if algorithm.norm_length == 0 {
@@ -48,13 +79,15 @@ impl LossSettings {
             norm_length: f64::from(norm_length),
             kl,
             entropy: algorithm.entropy,
+            perception,
         })
     }
 }
 
 /// One mini-batch: per-token log-probs `[sequences, tokens]` of the policy being trained, of the
 /// policy that sampled, and of the reference; the advantage of each sequence; which tokens count
-/// (1) or are padding (0); and the per-token entropy when there is a bonus.
+/// (1) or are padding (0); the per-token entropy when there is a bonus; the KL weight of each
+/// sequence (DADS); and the sampled tokens' log-probs under masked images (PAPO, no gradient).
 pub struct LossInput<B: Backend> {
     pub log_probs: Tensor<B, 2>,
     pub old_log_probs: Tensor<B, 2>,
@@ -62,15 +95,46 @@ pub struct LossInput<B: Backend> {
     pub advantages: Tensor<B, 1>,
     pub mask: Tensor<B, 2>,
     pub entropy: Option<Tensor<B, 2>>,
+    pub kl_weights: Option<Tensor<B, 1>>,
+    pub masked_log_probs: Option<Tensor<B, 2>>,
 }
 
-/// The loss to minimise, and the mean KL (for metrics).
+/// What part of a mini-batch a micro-batch is: its share of the tokens and of the sequences. A
+/// term averaged over tokens counts by the first, one averaged over sequences by the second, so
+/// the micro-batches' losses add up to the mini-batch's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shares {
+    pub tokens: f64,
+    pub sequences: f64,
+}
+
+impl Shares {
+    pub const WHOLE: Shares = Shares {
+        tokens: 1.0,
+        sequences: 1.0,
+    };
+
+    fn of(&self, aggregate: Aggregation) -> f64 {
+        match aggregate {
+            Aggregation::TokenMean => self.tokens,
+            _ => self.sequences,
+        }
+    }
+}
+
+/// The loss to minimise (this micro-batch's share of it), and for metrics the mean KL to the
+/// reference and the mean perception KL (unscaled).
 pub struct LossOutput<B: Backend> {
     pub loss: Tensor<B, 1>,
     pub kl: Option<Tensor<B, 1>>,
+    pub perception_kl: Option<Tensor<B, 1>>,
 }
 
-pub fn policy_loss<B: Backend>(input: LossInput<B>, settings: &LossSettings) -> LossOutput<B> {
+pub fn policy_loss<B: Backend>(
+    input: LossInput<B>,
+    settings: &LossSettings,
+    shares: Shares,
+) -> LossOutput<B> {
     let [sequences, tokens] = input.log_probs.dims();
     let mask = input.mask;
     let lengths = mask.clone().sum_dim(1).clamp_min(1.0); // [N, 1]
@@ -98,23 +162,48 @@ pub fn policy_loss<B: Backend>(input: LossInput<B>, settings: &LossSettings) -> 
         let capped = per_token.clone().min_pair(bound);
         per_token = per_token.mask_where(negative, capped);
     }
-    let mut kl_mean = None;
-    if let (Some((estimator, beta)), Some(reference)) = (settings.kl, input.ref_log_probs) {
-        let kl = estimate(estimator, input.log_probs, reference);
-        kl_mean = Some(aggregate(
-            kl.clone(),
-            mask.clone(),
-            lengths.clone(),
-            settings,
-        ));
-        per_token = per_token + kl * beta;
-    }
     if let (Some(entropy), true) = (input.entropy, settings.entropy != 0.0) {
         per_token = per_token - entropy * settings.entropy;
     }
+    let mean = |values: Tensor<B, 2>, aggregate: Aggregation| {
+        aggregate_tokens(
+            values,
+            mask.clone(),
+            lengths.clone(),
+            aggregate,
+            settings.norm_length,
+        )
+    };
+    let mut loss = mean(per_token, settings.aggregate) * shares.of(settings.aggregate);
+    let mut kl_mean = None;
+    if let (Some(kl), Some(reference)) = (settings.kl, input.ref_log_probs) {
+        let per_token = estimate(kl.estimator, input.log_probs.clone(), reference);
+        let weighted = match input.kl_weights {
+            Some(weights) => per_token.clone() * weights.reshape([sequences, 1]),
+            None => per_token.clone(),
+        };
+        kl_mean = Some(mean(per_token, kl.aggregate));
+        loss = loss + mean(weighted, kl.aggregate) * (kl.beta * shares.of(kl.aggregate));
+    }
+    let mut perception_kl = None;
+    if let (Some(p), Some(masked)) = (settings.perception, input.masked_log_probs) {
+        // verl's low_var_kl: the log-ratio clamped to ±20, the estimate to ±10.
+        let log_ratio = (input.log_probs.clone() - masked.clone()).clamp(-20.0, 20.0);
+        let kl = (log_ratio.clone().neg().exp() - 1.0 + log_ratio).clamp(-10.0, 10.0);
+        let kl_value = mean(kl, settings.aggregate);
+        perception_kl = Some(kl_value.clone());
+        // −γ·KL: the policy is pushed to depend on the image.
+        loss = loss - kl_value * (p.gamma * shares.of(settings.aggregate));
+        // η·(−log p), each a token mean (PAPO's masked_mean, whatever the policy aggregation).
+        let token_mean = |values: Tensor<B, 2>| mean(values, Aggregation::TokenMean);
+        loss = loss
+            + token_mean(masked.neg()) * (p.masked_entropy * shares.tokens)
+            + token_mean(input.log_probs.neg()) * (p.entropy * shares.tokens);
+    }
     LossOutput {
-        loss: aggregate(per_token, mask, lengths, settings),
+        loss,
         kl: kl_mean,
+        perception_kl,
     }
 }
 
@@ -133,19 +222,18 @@ pub fn estimate<B: Backend>(
     }
 }
 
-fn aggregate<B: Backend>(
+fn aggregate_tokens<B: Backend>(
     per_token: Tensor<B, 2>,
     mask: Tensor<B, 2>,
     lengths: Tensor<B, 2>,
-    settings: &LossSettings,
+    aggregate: Aggregation,
+    norm_length: f64,
 ) -> Tensor<B, 1> {
     let masked = per_token * mask.clone();
-    match settings.aggregate {
+    match aggregate {
         Aggregation::TokenMean => masked.sum() / mask.sum().clamp_min(1.0),
         Aggregation::SeqMeanTokenMean => (masked.sum_dim(1) / lengths).mean(),
-        Aggregation::SeqMeanTokenSumNorm => {
-            masked.sum_dim(1).mean() / settings.norm_length.max(1.0)
-        }
+        Aggregation::SeqMeanTokenSumNorm => masked.sum_dim(1).mean() / norm_length.max(1.0),
     }
 }
 
@@ -185,6 +273,8 @@ mod tests {
             advantages: t1(&[1.0, -2.0]),
             mask: t2(&[&[1.0, 1.0, 1.0], &[1.0, 1.0, 0.0]]),
             entropy: None,
+            kl_weights: None,
+            masked_log_probs: None,
         }
     }
 
@@ -198,6 +288,7 @@ mod tests {
             norm_length: 4.0,
             kl: None,
             entropy: 0.0,
+            perception: None,
         }
     }
 
@@ -227,7 +318,7 @@ mod tests {
             (Aggregation::SeqMeanTokenMean, seq_mean),
             (Aggregation::SeqMeanTokenSumNorm, sum_norm),
         ] {
-            let got = scalar(policy_loss(input(false), &settings(aggregation)).loss);
+            let got = scalar(policy_loss(input(false), &settings(aggregation), Shares::WHOLE).loss);
             assert!(
                 (got - expected).abs() < 1e-5,
                 "{aggregation:?}: {got} vs {expected}"
@@ -247,11 +338,12 @@ mod tests {
         let big = token_loss(-0.2, -1.7, -2.0, 0.2, 0.28);
         assert!(big > 8.9);
         let expected = (a.iter().sum::<f64>() + 6.0 + b[1]) / 5.0;
-        let got = scalar(policy_loss(far, &dual).loss);
+        let got = scalar(policy_loss(far, &dual, Shares::WHOLE).loss);
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
         let mut far = input(false);
         far.old_log_probs = t2(&[&[-1.1, -0.5, -1.5], &[-1.7, -1.0, -3.0]]);
-        let undamped = scalar(policy_loss(far, &settings(Aggregation::TokenMean)).loss);
+        let undamped =
+            scalar(policy_loss(far, &settings(Aggregation::TokenMean), Shares::WHOLE).loss);
         assert!((undamped - (a.iter().sum::<f64>() + big + b[1]) / 5.0).abs() < 1e-5);
         // GSPO: one ratio per sequence, exp(mean of the token log-ratios).
         let mut gspo = settings(Aggregation::SeqMeanTokenMean);
@@ -260,7 +352,7 @@ mod tests {
         let r2 = ((0.2 - 0.2) / 2.0f64).exp();
         let clipped = |r: f64, a: f64| -(r * a).min(r.clamp(0.8, 1.28) * a);
         let expected = (clipped(r1, 1.0) + clipped(r2, -2.0)) / 2.0;
-        let got = scalar(policy_loss(input(false), &gspo).loss);
+        let got = scalar(policy_loss(input(false), &gspo, Shares::WHOLE).loss);
         assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
     }
 
@@ -282,8 +374,12 @@ mod tests {
                 })
                 .collect();
             let mut with_kl = settings(Aggregation::TokenMean);
-            with_kl.kl = Some((estimator, 0.04));
-            let out = policy_loss(input(true), &with_kl);
+            with_kl.kl = Some(KlSettings {
+                estimator,
+                beta: 0.04,
+                aggregate: Aggregation::TokenMean,
+            });
+            let out = policy_loss(input(true), &with_kl, Shares::WHOLE);
             let kl = per_token.iter().sum::<f64>() / 5.0;
             assert!((scalar(out.kl.unwrap()) - kl).abs() < 1e-5, "{estimator:?}");
             let [a, b] = hand_losses();

@@ -17,8 +17,8 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use rlx_compiler::plan::{
-    AlgorithmPlan, Graph, Plan, PromptPlan, RlPlan, Schedule, SftPlan, StageKind, StagePlan,
-    StepVars,
+    AlgorithmPlan, Graph, Perception, Plan, PromptPlan, RlPlan, Schedule, SftPlan, StageKind,
+    StagePlan, StepVars,
 };
 use rlx_reward::group::{mean, std};
 use rlx_reward::judge::{JudgeStats, Judges, Recorder};
@@ -29,7 +29,7 @@ use crate::checkpoint::{self, Saved, State};
 use crate::data::{self, Cursor, Row, Sampler};
 use crate::judge::plan_judges;
 use crate::logprob::{Packed, mask_tensor, pack, token_log_probs};
-use crate::loss::{LossInput, LossSettings, policy_loss};
+use crate::loss::{LossInput, LossSettings, Shares, policy_loss};
 use crate::model::Decoder;
 use crate::optim::{AdamW, AdamWSettings, Moments, load_parameters, named_parameters};
 use crate::policy::{Policy, describe};
@@ -240,6 +240,8 @@ struct Trainer<'p, 'e, A: AutodiffBackend> {
 struct Prompt {
     tokens: Vec<u32>,
     images: Vec<Arc<Pixels>>,
+    /// The images' files, for their masked copies (PAPO).
+    paths: Vec<String>,
 }
 
 /// One SFT example, tokenized.
@@ -451,7 +453,11 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             .collect::<Result<Vec<_>, _>>()?;
         let counts: Vec<usize> = images.iter().map(|i| i.tokens()).collect();
         let tokens = self.encode_prompt(&text, &counts)?;
-        Ok(Prompt { tokens, images })
+        Ok(Prompt {
+            tokens,
+            images,
+            paths,
+        })
     }
 
     /// The length of a row's prompt, reading only the images' sizes from their headers.
@@ -529,6 +535,38 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         Ok(pixels)
     }
 
+    /// The prompt with its images masked as PAPO masks them (one draw per image).
+    fn masked_prompt(
+        &self,
+        prompt: &Prompt,
+        perception: &Perception,
+        rng: &mut Rng,
+    ) -> Result<Prompt, String> {
+        if prompt.paths.is_empty() {
+            return Ok(prompt.clone());
+        }
+        let config = self.vision_config()?;
+        let images = prompt
+            .paths
+            .iter()
+            .map(|path| {
+                vision::load_masked_image(
+                    Path::new(path),
+                    config,
+                    perception.patch,
+                    perception.prob,
+                    rng,
+                )
+                .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Prompt {
+            tokens: prompt.tokens.clone(),
+            images,
+            paths: prompt.paths.clone(),
+        })
+    }
+
     /// Prompts and completions laid out for a forward pass, the prompts' images placed.
     fn pack(&self, prompts: &[&Prompt], completions: &[&[u32]]) -> Result<Packed, String> {
         pack_prompts(prompts, completions, self.model())
@@ -591,6 +629,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 Prompt {
                     tokens: vec![tokenizer.pad()],
                     images: Vec::new(),
+                    paths: Vec::new(),
                 }
             };
             let mut target_tokens = tokenizer.encode(&target)?;
@@ -811,7 +850,23 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                     if !kept_by_filter || (algorithm.dynamic_sampling && !varied) {
                         continue;
                     }
+                    let masked = match &algorithm.perception {
+                        Some(perception) => {
+                            let mut rng = Rng(self.state.rng);
+                            let masked =
+                                self.masked_prompt(&prompts[g * group], perception, &mut rng)?;
+                            self.state.rng = rng.0;
+                            Some(masked)
+                        }
+                        None => None,
+                    };
                     for i in members {
+                        if let Some(masked) = &masked {
+                            batch.masked_prompts.push(masked.clone());
+                        }
+                        if let Some(weights) = &scores.kl_weights {
+                            batch.kl_weights.push(weights[i]);
+                        }
                         batch.prompts.push(prompts[i].clone());
                         batch.completions.push(sampled[i].tokens.clone());
                         batch.rewards.push(scores.rewards[i]);
@@ -844,6 +899,9 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             };
             metrics.insert("loss".into(), json!(trained.loss));
             metrics.insert("kl".into(), json!(trained.kl));
+            if algorithm.perception.is_some() {
+                metrics.insert("perception/kl".into(), json!(trained.perception_kl));
+            }
             if algorithm.entropy != 0.0 {
                 metrics.insert("entropy".into(), json!(trained.entropy));
             }
@@ -991,15 +1049,22 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         // Log-probs of the sampling policy are needed when the weights move between updates or a
         // KL penalty is in the reward; otherwise the first forward pass gives them (ratio 1).
         let old = if updates_per_batch > 1 || algorithm.kl_reward.is_some() {
-            Some(self.sequence_log_probs(&self.model().valid(), batch, micro)?)
+            Some(self.sequence_log_probs(&self.model().valid(), batch, micro, false)?)
         } else {
             None
         };
         let reference = self
             .reference
             .as_ref()
-            .map(|reference| self.sequence_log_probs(reference, batch, micro))
+            .map(|reference| self.sequence_log_probs(reference, batch, micro, false))
             .transpose()?;
+        // PAPO: the sampled tokens under masked images, by the policy before this batch's updates.
+        let masked = if algorithm.perception.is_some() {
+            Some(self.sequence_log_probs(&self.model().valid(), batch, micro, true)?)
+        } else {
+            None
+        };
+        let kl_weight = |i: usize| batch.kl_weights.get(i).copied().unwrap_or(1.0);
         let mut rewards = batch.rewards.clone();
         let mut kl_metric = 0.0;
         if let (Some(kl), Some(old), Some(reference)) = (&algorithm.kl_reward, &old, &reference) {
@@ -1011,7 +1076,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                     .zip(&reference[i])
                     .map(|(&p, &r)| kl_term(kl.estimator, f64::from(p) - f64::from(r)))
                     .sum();
-                rewards[i] -= beta * kl_sum;
+                rewards[i] -= beta * kl_weight(i) * kl_sum;
                 total += kl_sum / old[i].len().max(1) as f64;
             }
             kl_metric = total / n as f64;
@@ -1030,6 +1095,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         let settings = LossSettings::of(algorithm, rl.rollout.max_tokens, vars)?;
         let mut report = TrainReport::default();
         let (mut kl_total, mut entropy_total, mut losses) = (0.0, 0.0, 0usize);
+        let mut perception_total = 0.0;
         for _ in 0..algorithm.epochs.max(1) {
             for start in (0..n).step_by(minibatch) {
                 let members: Vec<usize> = (start..(start + minibatch).min(n)).collect();
@@ -1041,15 +1107,17 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 for chunk in members.chunks(micro) {
                     // Each micro-batch's share of the mini-batch's loss, so that the sum is the
                     // mini-batch's aggregate whichever the aggregation.
+                    let shares = Shares {
+                        tokens: chunk
+                            .iter()
+                            .map(|&i| batch.completions[i].len().max(1))
+                            .sum::<usize>() as f64
+                            / tokens as f64,
+                        sequences: chunk.len() as f64 / members.len() as f64,
+                    };
                     let share = match settings.aggregate {
-                        rlx_compiler::plan::Aggregation::TokenMean => {
-                            chunk
-                                .iter()
-                                .map(|&i| batch.completions[i].len().max(1))
-                                .sum::<usize>() as f64
-                                / tokens as f64
-                        }
-                        _ => chunk.len() as f64 / members.len() as f64,
+                        rlx_compiler::plan::Aggregation::TokenMean => shares.tokens,
+                        _ => shares.sequences,
                     };
                     let packed = batch.pack(chunk, self.model())?;
                     let (log_probs, entropy) = token_log_probs(
@@ -1064,6 +1132,12 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                         None => log_probs.clone().detach(),
                     };
                     let ref_log_probs = reference.as_ref().map(|r| self.padded(r, chunk, &packed));
+                    let masked_log_probs = masked.as_ref().map(|m| self.padded(m, chunk, &packed));
+                    let kl_weights = (!batch.kl_weights.is_empty()).then(|| {
+                        let weights: Vec<f32> =
+                            chunk.iter().map(|&i| kl_weight(i) as f32).collect();
+                        Tensor::from_data(TensorData::new(weights, [chunk.len()]), &self.device)
+                    });
                     if let Some(entropy) = &entropy {
                         entropy_total += scalar(entropy.clone().sum())
                             / scalar(mask.clone().sum()).max(1.0)
@@ -1086,15 +1160,21 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                             ),
                             mask,
                             entropy,
+                            kl_weights,
+                            masked_log_probs,
                         },
                         &settings,
+                        shares,
                     );
-                    let loss = output.loss * share;
+                    let loss = output.loss;
                     let value = scalar(loss.clone());
                     check_finite("loss", value, self.state.step, &self.last_checkpoint)?;
                     report.loss += value;
                     if let Some(kl) = output.kl {
                         kl_total += scalar(kl) * share;
+                    }
+                    if let Some(kl) = output.perception_kl {
+                        perception_total += scalar(kl) * share;
                     }
                     let grads = GradientsParams::from_grads(loss.backward(), self.model());
                     accumulator.accumulate(self.model(), grads);
@@ -1107,6 +1187,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         let updates = losses.max(1) as f64;
         report.loss /= updates;
         report.entropy = entropy_total / updates;
+        report.perception_kl = perception_total / updates;
         report.kl = if algorithm.kl.is_some() {
             kl_total / updates
         } else {
@@ -1121,11 +1202,16 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
         model: &Decoder<A::InnerBackend>,
         batch: &RolloutBatch,
         micro: usize,
+        masked_images: bool,
     ) -> Result<Vec<Vec<f32>>, String> {
         let indices: Vec<usize> = (0..batch.completions.len()).collect();
         let mut out = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(micro) {
-            let packed = batch.pack(chunk, model)?;
+            let packed = if masked_images {
+                batch.pack_masked(chunk, model)?
+            } else {
+                batch.pack(chunk, model)?
+            };
             let (log_probs, _) = token_log_probs(model, &packed, false, &self.device);
             let values = log_probs
                 .into_data()
@@ -1367,11 +1453,33 @@ struct RolloutBatch {
     groups_of: Vec<u64>,
     groups: usize,
     expression_advantages: Vec<f64>,
+    /// The KL weight of each completion, with a weighted KL.
+    kl_weights: Vec<f64>,
+    /// Each completion's prompt with masked images, with PAPO's perception terms.
+    masked_prompts: Vec<Prompt>,
 }
 
 impl RolloutBatch {
     fn pack<B: Backend>(&self, chunk: &[usize], model: &Decoder<B>) -> Result<Packed, String> {
-        let prompts: Vec<&Prompt> = chunk.iter().map(|&i| &self.prompts[i]).collect();
+        self.pack_from(&self.prompts, chunk, model)
+    }
+
+    /// The chunk's completions after the masked-image prompts.
+    fn pack_masked<B: Backend>(
+        &self,
+        chunk: &[usize],
+        model: &Decoder<B>,
+    ) -> Result<Packed, String> {
+        self.pack_from(&self.masked_prompts, chunk, model)
+    }
+
+    fn pack_from<B: Backend>(
+        &self,
+        prompts: &[Prompt],
+        chunk: &[usize],
+        model: &Decoder<B>,
+    ) -> Result<Packed, String> {
+        let prompts: Vec<&Prompt> = chunk.iter().map(|&i| &prompts[i]).collect();
         let completions: Vec<&[u32]> = chunk
             .iter()
             .map(|&i| self.completions[i].as_slice())
@@ -1409,6 +1517,8 @@ struct TrainReport {
     loss: f64,
     kl: f64,
     entropy: f64,
+    /// PAPO's KL between the real and the masked images.
+    perception_kl: f64,
     grad_norm: f64,
     updates: usize,
 }

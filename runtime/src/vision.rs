@@ -184,6 +184,50 @@ pub fn load_image(path: &Path, config: &VisionConfig) -> Result<Pixels, String> 
     prepare(&image.to_rgb8(), config).map_err(|e| format!("`{shown}`: {e}"))
 }
 
+/// Reads an image file and blackens `patch`-pixel squares of it, each with probability `prob`
+/// (PAPO's `random_patch_blackening`: on the original pixels, before the resize), then prepares it.
+pub fn load_masked_image(
+    path: &Path,
+    config: &VisionConfig,
+    patch: u32,
+    prob: f64,
+    rng: &mut crate::sample::Rng,
+) -> Result<Pixels, String> {
+    let shown = path.display();
+    let mut image = image::ImageReader::open(path)
+        .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
+        .with_guessed_format()
+        .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
+        .decode()
+        .map_err(|e| format!("`{shown}`: not a readable image: {e}"))?
+        .to_rgb8();
+    blacken_patches(&mut image, patch, prob, rng);
+    prepare(&image, config).map_err(|e| format!("`{shown}`: {e}"))
+}
+
+/// Sets each `patch × patch` square (the last row and column of squares may be cut short) to
+/// black with probability `prob`, squares in row-major order.
+pub fn blacken_patches(
+    image: &mut image::RgbImage,
+    patch: u32,
+    prob: f64,
+    rng: &mut crate::sample::Rng,
+) {
+    let (width, height) = image.dimensions();
+    let patch = patch.max(1);
+    for y in (0..height).step_by(patch as usize) {
+        for x in (0..width).step_by(patch as usize) {
+            if rng.next_f64() < prob {
+                for yy in y..(y + patch).min(height) {
+                    for xx in x..(x + patch).min(width) {
+                        image.put_pixel(xx, yy, image::Rgb([0, 0, 0]));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Resizes (bicubic, as Qwen2-VL's processor), normalises and cuts an image into patches.
 pub fn prepare(image: &image::RgbImage, config: &VisionConfig) -> Result<Pixels, String> {
     let (width, height) = image.dimensions();

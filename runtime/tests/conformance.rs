@@ -12,7 +12,7 @@ use rlx_compiler::driver::{self, CheckOptions};
 use rlx_compiler::plan::{Plan, RlPlan, StageKind, StagePlan, StepVars};
 use rlx_reward::group::{advantages, mean};
 use rlx_reward::{Backend, Item, Judge, StageRewards, StageScores, Value};
-use rlx_runtime::loss::{LossInput, LossSettings, policy_loss};
+use rlx_runtime::loss::{LossInput, LossSettings, Shares, policy_loss};
 
 type B = NdArray<f32>;
 
@@ -154,10 +154,59 @@ fn loss(settings: &LossSettings, new: &[&[f32]], old: &[&[f32]], advantages: &[f
             advantages: Tensor::from_data(TensorData::new(advantages.to_vec(), [rows]), &device),
             mask: tensor(mask),
             entropy: None,
+            kl_weights: None,
+            masked_log_probs: None,
         },
         settings,
+        Shares::WHOLE,
     );
     f64::from(output.loss.into_scalar())
+}
+
+/// Log-probs of whole sequences (no padding) for a loss with every extra input.
+struct Extras<'a> {
+    reference: &'a [&'a [f32]],
+    masked: Option<&'a [&'a [f32]]>,
+    kl_weights: Option<&'a [f32]>,
+}
+
+/// The loss of equal-length sequences with a reference, masked-image log-probs and KL weights.
+fn loss_with(
+    settings: &LossSettings,
+    new: &[&[f32]],
+    old: &[&[f32]],
+    advantages: &[f32],
+    extras: Extras<'_>,
+) -> f64 {
+    let (rows, width) = (new.len(), new[0].len());
+    let device = Default::default();
+    let tensor = |values: &[&[f32]]| {
+        let flat: Vec<f32> = values.iter().flat_map(|r| r.iter().copied()).collect();
+        Tensor::<B, 2>::from_data(TensorData::new(flat, [rows, width]), &device)
+    };
+    let output = policy_loss(
+        LossInput {
+            log_probs: tensor(new),
+            old_log_probs: tensor(old),
+            ref_log_probs: Some(tensor(extras.reference)),
+            advantages: Tensor::from_data(TensorData::new(advantages.to_vec(), [rows]), &device),
+            mask: Tensor::ones([rows, width], &device),
+            entropy: None,
+            kl_weights: extras
+                .kl_weights
+                .map(|w| Tensor::from_data(TensorData::new(w.to_vec(), [rows]), &device)),
+            masked_log_probs: extras.masked.map(tensor),
+        },
+        settings,
+        Shares::WHOLE,
+    );
+    f64::from(output.loss.into_scalar())
+}
+
+/// Schulman's k3 of one token, from the log-probs of the policy and of what it is compared with.
+fn k3(new: f64, other: f64) -> f64 {
+    let log_ratio = new - other;
+    (-log_ratio).exp() - 1.0 + log_ratio
 }
 
 /// PPO's per-token objective min(ρA, clip(ρ, 1 − ε_low, 1 + ε_high)A).
@@ -779,4 +828,321 @@ fn jigsaw_r1_scores_the_share_of_patches_in_place_and_a_complete_answer() {
     close(&scores.rewards, &[2.0, 1.5, 1.25, 0.0, 0.0, 0.0]);
     let (_, rl) = rl_stage(&plan, "grid_3x1");
     assert_eq!((rl.steps, rl.batch, rl.algorithm.group), (1000, 512, 8));
+}
+
+// ----- APO -----
+
+#[test]
+fn apo_weights_the_kl_of_positive_advantages_by_difficulty_and_stretches_long_wrong_answers() {
+    let plan = paper("apo");
+    let row = serde_json::json!({"problem": "The side is 3. What is the area?", "answer": "9"});
+    let scores = score(
+        &plan,
+        "main",
+        row,
+        &[
+            Sample("<think>3·3</think><answer>9</answer>", 100, 0),
+            Sample("<think>3 squared</think>\n<answer>9</answer>", 300, 0),
+            Sample("<think>3+3+2</think><answer>8</answer>", 1200, 0),
+            Sample("<answer>7</answer>", 50, 0),
+        ],
+    );
+    // r = accuracy + 0.5·format.
+    let rewards = [1.5, 1.5, 0.5, 0.0];
+    close(&scores.rewards, &rewards);
+    // GRPO's Â with ε = 1e-9; STCR: the wrong completion 1000 tokens longer than the correct
+    // ones' mean (200) is stretched by 2 − 1.00001^(−1000); the short wrong one is not.
+    let (m, s) = (mean(&rewards), sample_std(&rewards));
+    let a: Vec<f64> = rewards.iter().map(|r| (r - m) / (s + 1e-9)).collect();
+    let stretch = 2.0 - 1.00001f64.powf(-1000.0);
+    close(
+        scores.advantages.as_ref().unwrap(),
+        &[a[0], a[1], a[2] * stretch, a[3]],
+    );
+    // DADS: p = 1/2, so d = 1/2; Â > 0 gets w = 1 − e^(−e·(1 − d)), the others 1.
+    let w = 1.0 - (-std::f64::consts::E * 0.5).exp();
+    close(scores.kl_weights.as_ref().unwrap(), &[w, w, 1.0, 1.0]);
+    // A group all correct (d = 0) keeps weight 1; one with 1 of 4 correct gets 1 − e^(−e/4).
+    let row = serde_json::json!({"problem": "?", "answer": "9"});
+    let all = score(
+        &plan,
+        "main",
+        row.clone(),
+        &[
+            Sample("<think>a</think><answer>9</answer>", 10, 0),
+            Sample("<answer>9</answer>", 10, 0),
+        ],
+    );
+    close(all.kl_weights.as_ref().unwrap(), &[1.0, 1.0]);
+    let one = score(
+        &plan,
+        "main",
+        row,
+        &[
+            Sample("<answer>9</answer>", 10, 0),
+            Sample("<answer>1</answer>", 10, 0),
+            Sample("<answer>2</answer>", 10, 0),
+            Sample("<answer>3</answer>", 10, 0),
+        ],
+    );
+    let w = 1.0 - (-std::f64::consts::E * 0.25).exp();
+    close(one.kl_weights.as_ref().unwrap(), &[w, 1.0, 1.0, 1.0]);
+    // A gold option letter: the answer names it and no other of a–f (as the code reads it).
+    let letter = serde_json::json!({"problem": "?", "answer": "B"});
+    let letters = score(
+        &plan,
+        "main",
+        letter,
+        &[
+            Sample("<answer>b is right</answer>", 10, 0),
+            Sample("<answer>b, not c</answer>", 10, 0),
+        ],
+    );
+    close(term(&letters, "accuracy"), &[1.0, 0.0]);
+}
+
+#[test]
+fn apo_loss_is_a_token_mean_plus_beta_times_the_weighted_sequence_mean_kl() {
+    let plan = paper("apo");
+    let settings = loss_settings(&plan, "main", at(0, 312));
+    let new: [&[f32]; 2] = [&[-1.0, -0.5, -2.0], &[-0.3, -1.1, -0.7]];
+    let old: [&[f32]; 2] = [&[-1.1, -0.5, -1.8], &[-0.4, -1.0, -0.7]];
+    let reference: [&[f32]; 2] = [&[-1.2, -0.6, -2.1], &[-0.2, -1.3, -0.9]];
+    let (advantages, weights) = ([1.2f32, -0.8], [0.4f32, 1.0]);
+    let got = loss_with(
+        &settings,
+        &new,
+        &old,
+        &advantages,
+        Extras {
+            reference: &reference,
+            masked: None,
+            kl_weights: Some(&weights),
+        },
+    );
+    // L = mean over all tokens of −min(ρA, clip(ρ, 0.8, 1.2)A)
+    //   + 1e-3 · mean over sequences of w · (token mean of k3).
+    let mut policy = 0.0;
+    let mut kl = 0.0;
+    for i in 0..2 {
+        let mut sequence_kl = 0.0;
+        for j in 0..3 {
+            let ratio = (f64::from(new[i][j]) - f64::from(old[i][j])).exp();
+            policy -= clipped_objective(ratio, f64::from(advantages[i]), 0.2, 0.2);
+            sequence_kl += k3(f64::from(new[i][j]), f64::from(reference[i][j]));
+        }
+        kl += f64::from(weights[i]) * sequence_kl / 3.0;
+    }
+    let expected = policy / 6.0 + 1e-3 * kl / 2.0;
+    assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+}
+
+// ----- PAPO -----
+
+#[test]
+fn papo_rewards_the_boxed_answer_after_tidying_tags() {
+    let plan = paper("papo");
+    let row = serde_json::json!({"problem": "Perimeter?", "answer": "20"});
+    let scores = score(
+        &plan,
+        "main",
+        row,
+        &[
+            Sample("<think>4·5</think> so \\boxed{20}.", 10, 0),
+            Sample("< think >4·5</ think > \\boxed{20}", 10, 0),
+            Sample("\\boxed{20}", 10, 0),
+            Sample("<think>4+5</think>\\boxed{9}", 10, 0),
+        ],
+    );
+    // 0.9·accuracy + 0.1·format; white space around `<`, `>` and `/` is removed first.
+    close(term(&scores, "accuracy"), &[1.0, 1.0, 1.0, 0.0]);
+    close(term(&scores, "format"), &[1.0, 1.0, 0.0, 1.0]);
+    close(&scores.rewards, &[1.0, 1.0, 0.9, 0.1]);
+}
+
+#[test]
+fn papo_loss_subtracts_the_masked_image_kl_and_adds_both_entropies() {
+    let plan = paper("papo");
+    let settings = loss_settings(&plan, "main", at(5, 202));
+    let new: [&[f32]; 2] = [&[-1.0, -0.5, -2.0], &[-0.3, -1.1, -0.7]];
+    let old: [&[f32]; 2] = [&[-1.1, -0.5, -1.8], &[-0.4, -1.0, -0.7]];
+    let reference: [&[f32]; 2] = [&[-1.2, -0.6, -2.1], &[-0.2, -1.3, -0.9]];
+    let masked: [&[f32]; 2] = [&[-2.5, -0.9, -30.0], &[-0.3, -3.0, -1.5]];
+    let advantages = [1.2f32, -0.8];
+    let got = loss_with(
+        &settings,
+        &new,
+        &old,
+        &advantages,
+        Extras {
+            reference: &reference,
+            masked: Some(&masked),
+            kl_weights: None,
+        },
+    );
+    // Per token: −min(ρA, clip(ρ, 0.8, 1.3)A), at most −3A for A < 0 (dual clip), + 0.01·k3 to
+    // the reference − 0.02·k3 to the masked pass (log-ratio within ±20, estimate within ±10)
+    // + 0.05·(−log p masked) + 0.05·(−log p); all token means.
+    let mut total = 0.0;
+    for i in 0..2 {
+        for j in 0..3 {
+            let (n, o) = (f64::from(new[i][j]), f64::from(old[i][j]));
+            let a = f64::from(advantages[i]);
+            let mut token = -clipped_objective((n - o).exp(), a, 0.2, 0.3);
+            if a < 0.0 {
+                token = token.min(-3.0 * a);
+            }
+            let m = f64::from(masked[i][j]);
+            let log_ratio = (n - m).clamp(-20.0, 20.0);
+            let perception = ((-log_ratio).exp() - 1.0 + log_ratio).clamp(-10.0, 10.0);
+            total += token + 0.01 * k3(n, f64::from(reference[i][j])) - 0.02 * perception
+                + 0.05 * -m
+                + 0.05 * -n;
+        }
+    }
+    let expected = total / 6.0;
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+}
+
+#[test]
+fn papo_annealing_takes_gamma_from_1e_2_to_0_over_half_the_steps() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/papers/papo.rlx");
+    let (mut source, _) = driver::read_file(&path).unwrap();
+    let annealed = source
+        .text
+        .replace("let annealing = false", "let annealing = true");
+    assert_ne!(annealed, source.text);
+    source.text = annealed;
+    let analysis = driver::analyze(
+        &source,
+        driver::recipe_dir(&path),
+        CheckOptions { data: false },
+    );
+    let plan = analysis.plan.expect("a plan");
+    let (_, rl) = rl_stage(&plan, "main");
+    let perception = rl.algorithm.perception.as_ref().unwrap();
+    // verl's annealing controller: start + (end − start)·min(t / ⌊0.5·T⌋, 1), T = 202.
+    let gamma = |t: u64| 1e-2 * (1.0 - (t as f64 / 101.0).min(1.0));
+    schedule_matches(
+        &perception.gamma,
+        202,
+        &[0, 1, 50, 100, 101, 150, 201],
+        gamma,
+    );
+    // The entropy terms are scaled with it.
+    let eta = |t: u64| 0.05 * (1.0 - (t as f64 / 101.0).min(1.0));
+    schedule_matches(&perception.entropy, 202, &[0, 50, 101, 201], eta);
+    schedule_matches(&perception.masked_entropy, 202, &[0, 50, 101, 201], eta);
+}
+
+// ----- OpenMMReasoner -----
+
+/// Says 1 when the prediction spells the number out, and records what it was asked.
+struct SpellingJudge(std::sync::Mutex<Vec<String>>);
+
+impl Judge for SpellingJudge {
+    fn score(&self, _: &str, args: &[(&str, &Value<'_>)]) -> Result<f64, String> {
+        let prediction = args
+            .iter()
+            .find(|(name, _)| *name == "prediction")
+            .map(|(_, v)| match v {
+                Value::Text(t) => t.to_string(),
+                other => other.to_string(),
+            })
+            .unwrap();
+        let score = if prediction.contains("thirty-six") {
+            1.0
+        } else {
+            0.0
+        };
+        self.0.lock().unwrap().push(prediction);
+        Ok(score)
+    }
+}
+
+#[test]
+fn openmmreasoner_asks_the_judge_only_when_the_rules_say_zero() {
+    let plan = paper("openmmreasoner");
+    let (stage, rl) = rl_stage(&plan, "main");
+    let rewards = StageRewards::new(rl, &stage.graph, Backend::Jit, 1).unwrap();
+    let area = serde_json::json!({"problem": "Area?", "answer": "36 square centimetres"});
+    let choice = serde_json::json!({"problem": "Which shape?", "answer": "B"});
+    let (area, choice) = (area.as_object().unwrap(), choice.as_object().unwrap());
+    let worked = "Area = 6 * 6, and with the units that makes the area of the square\n12";
+    let texts = [
+        (
+            "<think>6·6</think><answer>36 square centimetres.</answer>",
+            area,
+        ),
+        (
+            "<think>6·6</think><answer>thirty-six square centimetres</answer>",
+            area,
+        ),
+        (
+            "<think>6+6</think><answer>12 square centimetres</answer>",
+            area,
+        ),
+        ("I think it is twelve.", area),
+        (worked, area),
+        (
+            "<think>x</think><answer>The answer is (B) square</answer>",
+            choice,
+        ),
+        ("<think>x</think><answer>C</answer>", choice),
+    ];
+    let items: Vec<Item<'_>> = texts
+        .iter()
+        .map(|(text, row)| Item {
+            text,
+            tokens: Some(10),
+            truncated: Some(false),
+            row,
+            group: 0,
+        })
+        .collect();
+    let judge = SpellingJudge(Default::default());
+    let scores = rewards.score(&items, at(0, 1500), &judge).unwrap();
+    // Format: 1 for think…answer, 0 for a short bare answer, 0.8 for a worked answer on a line.
+    close(
+        term(&scores, "format"),
+        &[1.0, 1.0, 1.0, 0.0, 0.8, 1.0, 1.0],
+    );
+    close(
+        term(&scores, "accuracy"),
+        &[1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    );
+    close(&scores.rewards, &[1.0, 1.0, 0.1, 0.0, 0.08, 1.0, 0.1]);
+    // Asked for the rule failures only; the short unformatted response a second time, whole.
+    assert_eq!(
+        *judge.0.lock().unwrap(),
+        [
+            "thirty-six square centimetres",
+            "12 square centimetres",
+            "",
+            "I think it is twelve.",
+            "12",
+            "C",
+        ]
+    );
+}
+
+#[test]
+fn openmmreasoner_runs_gspo_easiest_first() {
+    let plan = paper("openmmreasoner");
+    let (_, rl) = rl_stage(&plan, "main");
+    let a = &rl.algorithm;
+    assert!(a.sequence_ratio && a.kl.is_none() && a.kl_reward.is_none());
+    assert_eq!((a.clip_low, a.clip_high, a.group), (3e-4, 4e-4, 16));
+    // GSPO: one ratio per sequence, exp of the mean token log-ratio, clipped at 3e-4 / 4e-4.
+    let settings = loss_settings(&plan, "main", at(0, 1500));
+    let new: [&[f32]; 2] = [&[-1.0, -0.5], &[-0.3, -1.1, -0.7]];
+    let old: [&[f32]; 2] = [&[-1.0001, -0.5], &[-0.4, -1.0, -0.7]];
+    let got = loss(&settings, &new, &old, &[1.0, -2.0]);
+    let ratio = |n: &[f32], o: &[f32]| {
+        (n.iter().zip(o).map(|(a, b)| f64::from(a - b)).sum::<f64>() / n.len() as f64).exp()
+    };
+    let expected = -(clipped_objective(ratio(new[0], old[0]), 1.0, 3e-4, 4e-4)
+        + clipped_objective(ratio(new[1], old[1]), -2.0, 3e-4, 4e-4))
+        / 2.0;
+    assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
 }

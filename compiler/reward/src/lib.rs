@@ -285,6 +285,8 @@ pub struct StageScores {
     pub kept: Option<Vec<bool>>,
     /// With an `advantage` expression: its value per completion.
     pub advantages: Option<Vec<f64>>,
+    /// With a weighted KL penalty (`k3(beta = ..., weight = ...)`): the weight per completion.
+    pub kl_weights: Option<Vec<f64>>,
 }
 
 /// The reward, terms, filter and advantage of an RL stage, scored together: one engine over the
@@ -294,6 +296,15 @@ pub struct StageRewards {
     terms: Vec<String>,
     filter: bool,
     advantage: bool,
+    kl_weight: bool,
+}
+
+/// The per-completion weight of the stage's KL penalty, in the loss or in the reward.
+pub fn kl_weight(rl: &RlPlan) -> Option<NodeId> {
+    [&rl.algorithm.kl, &rl.algorithm.kl_reward]
+        .into_iter()
+        .flatten()
+        .find_map(|kl| kl.weight)
 }
 
 impl StageRewards {
@@ -307,11 +318,13 @@ impl StageRewards {
         roots.extend(rl.terms.iter().map(|t| t.node));
         roots.extend(rl.filter);
         roots.extend(rl.algorithm.advantage);
+        roots.extend(kl_weight(rl));
         Ok(StageRewards {
             engine: Engine::new(graph, &roots, backend, threads)?,
             terms: rl.terms.iter().map(|t| t.name.clone()).collect(),
             filter: rl.filter.is_some(),
             advantage: rl.algorithm.advantage.is_some(),
+            kl_weight: kl_weight(rl).is_some(),
         })
     }
 
@@ -326,7 +339,11 @@ impl StageRewards {
         judge: &dyn Judge,
     ) -> Result<StageScores, ScoreError> {
         let values = self.engine.score(items, step, judge)?;
-        let width = 1 + self.terms.len() + usize::from(self.filter) + usize::from(self.advantage);
+        let width = 1
+            + self.terms.len()
+            + usize::from(self.filter)
+            + usize::from(self.advantage)
+            + usize::from(self.kl_weight);
         let column =
             |c: usize| -> Vec<f64> { values.iter().skip(c).step_by(width).copied().collect() };
         let kept = self.filter.then(|| {
@@ -348,7 +365,10 @@ impl StageRewards {
                 .map(|(i, name)| (name.clone(), column(1 + i)))
                 .collect(),
             kept,
-            advantages: self.advantage.then(|| column(width - 1)),
+            advantages: self
+                .advantage
+                .then(|| column(1 + self.terms.len() + usize::from(self.filter))),
+            kl_weights: self.kl_weight.then(|| column(width - 1)),
         })
     }
 }

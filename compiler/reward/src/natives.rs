@@ -25,6 +25,14 @@ pub enum Native {
         whole: bool,
         fixed: Option<Arc<Regex>>,
     },
+    /// `regex_replace`: every match replaced (`$1` names a group).
+    Replace {
+        fixed: Option<Arc<Regex>>,
+    },
+    /// `regex_capture`: the first match's first group (or the whole match).
+    Capture {
+        fixed: Option<Arc<Regex>>,
+    },
 }
 
 /// Patterns whose compiled form would be larger than this are refused (the `regex` crate matches
@@ -43,6 +51,16 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
             .transpose()?;
         return Ok(Native::Regex { whole, fixed });
     }
+    if matches!(function, "regex_replace" | "regex_capture") {
+        let fixed = pattern
+            .map(|p| compile_regex(p, false).map(Arc::new))
+            .transpose()?;
+        return Ok(if function == "regex_replace" {
+            Native::Replace { fixed }
+        } else {
+            Native::Capture { fixed }
+        });
+    }
     let plain: NativeFn = match function {
         "boxed" => |a| Ok(extract(&a[0], verify::boxed)),
         "answer_tag" => |a| Ok(extract(&a[0], verify::answer_tag)),
@@ -51,6 +69,28 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
         "tag" => |a| {
             let name = text(a, 1)?;
             Ok(extract(&a[0], |s| verify::tag(s, name)))
+        },
+        "last_line_match" => |a| {
+            let pattern = text(a, 1)?;
+            let haystack = text(a, 0)?;
+            with_regex(pattern, false, |r| {
+                let found = verify::last_line_match(haystack, |line| {
+                    let captures = r.captures(line)?;
+                    Some(captures.get(1).or(captures.get(0))?.as_str())
+                });
+                found.map_or(Value::None, |m| Value::Text(Cow::Owned(m.to_string())))
+            })
+        },
+        "parse_mcq" => |a| {
+            Ok(verify::parse_mcq(text(a, 0)?)
+                .map_or(Value::None, |c| Value::Text(Cow::Owned(c.to_string()))))
+        },
+        "trim" => |a| Ok(Value::Text(Cow::Owned(text(a, 0)?.trim().to_string()))),
+        "strip_suffix" => |a| {
+            let (t, suffix) = (text(a, 0)?, text(a, 1)?);
+            Ok(Value::Text(Cow::Owned(
+                t.strip_suffix(suffix).unwrap_or(t).to_string(),
+            )))
         },
         "json_field" => |a| {
             let key = text(a, 1)?;
@@ -126,6 +166,13 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
             let choices = texts(a, 1)?;
             Ok(Value::Bool(verify::one_of(text(a, 0)?, &choices)))
         },
+        "contains_match" => |a| {
+            Ok(Value::Bool(verify::contains_match(
+                text(a, 0)?,
+                text(a, 1)?,
+                number(a, 2)?,
+            )))
+        },
         "relaxed_match" => |a| Ok(Value::Bool(verify::relaxed_match(text(a, 0)?, text(a, 1)?))),
         "iou" => |a| Ok(Value::Float(verify::iou(&bbox(a, 0)?, &bbox(a, 1)?))),
         "box_union_iou" => |a| {
@@ -194,6 +241,29 @@ impl Native {
                     None => with_regex(text(args, 1)?, *whole, |r| r.is_match(haystack))?,
                 };
                 Ok(Value::Bool(matched))
+            }
+            Native::Replace { fixed } => {
+                let haystack = text(args, 0)?;
+                let replacement = text(args, 2)?;
+                let replaced = match fixed {
+                    Some(regex) => regex.replace_all(haystack, replacement).into_owned(),
+                    None => with_regex(text(args, 1)?, false, |r| {
+                        r.replace_all(haystack, replacement).into_owned()
+                    })?,
+                };
+                Ok(Value::Text(Cow::Owned(replaced)))
+            }
+            Native::Capture { fixed } => {
+                let haystack = text(args, 0)?;
+                let capture = |r: &Regex| {
+                    let captures = r.captures(haystack)?;
+                    Some(captures.get(1).or(captures.get(0))?.as_str().to_string())
+                };
+                let found = match fixed {
+                    Some(regex) => capture(regex),
+                    None => with_regex(text(args, 1)?, false, capture)?,
+                };
+                Ok(found.map_or(Value::None, |t| Value::Text(Cow::Owned(t))))
             }
         }
     }
@@ -398,6 +468,48 @@ mod tests {
             fixed.call(&[t("b"), t("ignored")]).unwrap(),
             Value::Bool(true)
         );
+    }
+
+    #[test]
+    fn regexes_replace_capture_and_find_on_the_last_line() {
+        let t = |s: &'static str| Value::Text(Cow::Borrowed(s));
+        let text = |v: Value<'_>| match v {
+            Value::Text(t) => t.into_owned(),
+            other => panic!("{other}"),
+        };
+        // PAPO's tidying of Qwen2.5-VL-32B's spaced tags.
+        let tidy = call(
+            "regex_replace",
+            &[t("< think > a </ think >"), t(r"\s*(<|>|/)\s*"), t("$1")],
+        );
+        assert_eq!(text(tidy), "<think>a</think>");
+        let first = call(
+            "regex_capture",
+            &[
+                t("<answer>1</answer><answer>2</answer>"),
+                t("<answer>(.*?)</answer>"),
+            ],
+        );
+        assert_eq!(text(first), "1");
+        assert_eq!(
+            call("regex_capture", &[t("none"), t("<answer>")]),
+            Value::None
+        );
+        let pattern = r"\b(\d+(?:\.\d+)?)\b(?:\s*\.?\s*$)";
+        let found = call(
+            "last_line_match",
+            &[
+                t("so 12 apples.\nthen 7\n\nno number here\n  \n"),
+                t(pattern),
+            ],
+        );
+        assert_eq!(text(found), "7");
+        assert_eq!(
+            call("last_line_match", &[t("7 apples"), t(pattern)]),
+            Value::None
+        );
+        assert_eq!(text(call("strip_suffix", &[t(" 4.5. "), t(".")])), " 4.5. ");
+        assert_eq!(text(call("strip_suffix", &[t("4.5."), t(".")])), "4.5");
     }
 
     #[test]

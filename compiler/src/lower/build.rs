@@ -290,7 +290,49 @@ impl<'a> Lowerer<'a> {
         };
         let beta = construct.arg("beta")?.clone();
         let beta = self.schedule_of(&beta, &format!("{what}.beta"))?;
-        Some(Some(Kl { estimator, beta }))
+        let weight = construct.arg("weight")?.clone();
+        let weight = if self.is_none(&weight) {
+            None
+        } else {
+            Some(self.term_node(weight.term.clone(), construct.span, ModuleId::Recipe)?)
+        };
+        let aggregate = construct.arg("aggregate")?.clone();
+        let aggregate = if self.is_none(&aggregate) {
+            None
+        } else {
+            Some(self.aggregation_of(&aggregate, &format!("{what}.aggregate"))?)
+        };
+        Some(Some(Kl {
+            estimator,
+            beta,
+            weight,
+            aggregate,
+        }))
+    }
+
+    fn aggregation_of(&mut self, bound: &Bound<'a>, what: &str) -> Option<Aggregation> {
+        Some(match self.symbol_of(bound, what)?.as_str() {
+            "token_mean" => Aggregation::TokenMean,
+            "seq_mean_token_sum_norm" => Aggregation::SeqMeanTokenSumNorm,
+            _ => Aggregation::SeqMeanTokenMean,
+        })
+    }
+
+    /// `perception = papo(gamma = ..., ...)`, or none.
+    fn perception_of(&mut self, bound: &Bound<'a>) -> Option<Option<Perception>> {
+        if self.is_none(bound) {
+            return Some(None);
+        }
+        let construct = self.construct_of(bound, "perception")?;
+        let get = |n: &str| construct.arg(n).cloned();
+        Some(Some(Perception {
+            gamma: self.schedule_of(&get("gamma")?, "perception.gamma")?,
+            masked_entropy: self
+                .schedule_of(&get("masked_entropy")?, "perception.masked_entropy")?,
+            entropy: self.schedule_of(&get("entropy")?, "perception.entropy")?,
+            patch: self.int_of(&get("patch")?, "perception.patch")?,
+            prob: self.float_of(&get("prob")?, "perception.prob")?,
+        }))
     }
 
     fn record(origins: &mut BTreeMap<String, Origin>, prefix: &str, construct: &Construct<'a>) {
@@ -788,11 +830,7 @@ impl<'a> Lowerer<'a> {
             "no_scaling" => Scaling::None,
             _ => Scaling::GroupStd,
         };
-        let aggregate = match self.symbol_of(&get("aggregate")?, "aggregate")?.as_str() {
-            "token_mean" => Aggregation::TokenMean,
-            "seq_mean_token_sum_norm" => Aggregation::SeqMeanTokenSumNorm,
-            _ => Aggregation::SeqMeanTokenMean,
-        };
+        let aggregate = self.aggregation_of(&get("aggregate")?, "aggregate")?;
         let kl_bound = get("kl")?;
         let kl_reward_bound = get("kl_reward")?;
         let kl = self.kl_of(&kl_bound, "kl")?;
@@ -827,6 +865,7 @@ impl<'a> Lowerer<'a> {
             minibatch: self.int_of(&get("minibatch")?, "minibatch")?,
             advantage,
             entropy: self.float_of(&get("entropy")?, "entropy")?,
+            perception: self.perception_of(&get("perception")?)?,
         })
     }
 
@@ -916,6 +955,14 @@ fn visit_nodes(kind: &mut StageKind, f: &mut impl FnMut(&mut NodeId)) {
             }
             if let Some(advantage) = &mut rl.algorithm.advantage {
                 f(advantage);
+            }
+            let kls = [&mut rl.algorithm.kl, &mut rl.algorithm.kl_reward];
+            for weight in kls
+                .into_iter()
+                .flatten()
+                .filter_map(|kl| kl.weight.as_mut())
+            {
+                f(weight);
             }
         }
     }

@@ -121,6 +121,19 @@ pub fn json_field<'t>(text: &'t str, key: &str) -> Option<&'t str> {
     None
 }
 
+/// The first line from the bottom (blank lines skipped) where `find` finds something, and what it
+/// found: OpenMMReasoner's fallback for an answer stated on its own ("... so the answer is 204").
+pub fn last_line_match<'t>(
+    text: &'t str,
+    find: impl Fn(&'t str) -> Option<&'t str>,
+) -> Option<&'t str> {
+    text.trim()
+        .split('\n')
+        .rev()
+        .filter(|line| !line.trim().is_empty())
+        .find_map(find)
+}
+
 /// The value at the start of `rest`, as `json_field` reads it.
 fn field_value(rest: &str) -> Option<&str> {
     let bytes = rest.as_bytes();

@@ -44,6 +44,125 @@ pub fn one_of(answer: &str, choices: &[&str]) -> bool {
     choices.contains(&answer)
 }
 
+/// OpenMMReasoner's relaxed match: one text holds the other and the shorter is at least `portion`
+/// of the longer's length (in characters), or the trimmed texts are equal.
+pub fn contains_match(answer: &str, reference: &str, portion: f64) -> bool {
+    let length = |t: &str| t.chars().count() as f64;
+    (reference.contains(answer) && length(answer) >= portion * length(reference))
+        || (answer.contains(reference) && length(reference) >= portion * length(answer))
+        || answer.trim() == reference.trim()
+}
+
+/// The option letter (A–H) a free-form answer names, by OpenMMReasoner's `parse_mcq`: every
+/// letter in every form — `(A)`, `A.`, `A:`, `A)`, `A `, `A-`, `A_`, `A=`, after an answer phrase,
+/// at the start, at the end, `1. A` — is a candidate; the form of highest priority wins, then
+/// the earliest position; a bare letter anywhere only when nothing else is found.
+pub fn parse_mcq(text: &str) -> Option<char> {
+    const CHOICES: [char; 8] = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
+    const PHRASES: [&str; 25] = [
+        "the answer is",
+        "answer is",
+        "the correct answer is",
+        "correct answer is",
+        "the answer",
+        "answer",
+        "correct answer",
+        "the correct answer",
+        "the best answer is",
+        "best answer is",
+        "the best answer",
+        "best answer",
+        "the option is",
+        "option is",
+        "the correct option is",
+        "correct option is",
+        "the choice is",
+        "choice is",
+        "the correct choice is",
+        "correct choice is",
+        "i choose",
+        "i select",
+        "i pick",
+        "my answer is",
+        "my choice is",
+    ];
+    if text.trim().is_empty() {
+        return None;
+    }
+    let mut core = text.trim();
+    for c in [',', '.', '!', '?', ';', ':', '\'', '"'] {
+        core = core.trim_matches(c);
+    }
+    let response = format!(" {core} ");
+    let lower = response.to_ascii_lowercase();
+    // (letter, position, priority), in the order the Python code finds them.
+    let mut candidates: Vec<(char, usize, u8)> = Vec::new();
+    let forms: [(&str, &str, u8); 8] = [
+        ("(", ")", 6),
+        ("", ".", 5),
+        ("", ":", 4),
+        ("", ")", 3),
+        ("", " ", 2),
+        ("", "-", 1),
+        ("", "_", 1),
+        ("", "=", 1),
+    ];
+    for (before, after, priority) in forms {
+        for c in CHOICES {
+            let form = format!("{before}{c}{after}");
+            if let Some(at) = response.rfind(&form) {
+                candidates.push((c, at, priority));
+            }
+        }
+    }
+    for phrase in PHRASES {
+        if let Some(start) = lower.find(phrase) {
+            for c in CHOICES {
+                if let Some(at) = response[start..].find(c) {
+                    candidates.push((c, start + at, 7));
+                }
+            }
+        }
+    }
+    let stripped = response.trim();
+    for c in CHOICES {
+        if stripped.starts_with(c) {
+            candidates.push((c, 0, 10));
+        }
+    }
+    for c in CHOICES {
+        if stripped.ends_with(c) {
+            candidates.push((c, response.len() - 1, 9));
+        }
+    }
+    for (i, c) in CHOICES.iter().enumerate() {
+        if let Some(at) = response.rfind(&format!("{}. {c}", i + 1)) {
+            candidates.push((*c, at, 8));
+        }
+    }
+    if candidates.is_empty() {
+        for c in CHOICES {
+            if let Some(at) = response.rfind(c) {
+                candidates.push((c, at, 0));
+            }
+        }
+    }
+    // Highest priority, then earliest position; the first found among equals (a stable sort).
+    let mut best: Option<(char, usize, u8)> = None;
+    for candidate in candidates {
+        let better = match best {
+            None => true,
+            Some((_, at, priority)) => {
+                candidate.2 > priority || (candidate.2 == priority && candidate.1 < at)
+            }
+        };
+        if better {
+            best = Some(candidate);
+        }
+    }
+    best.map(|(c, _, _)| c)
+}
+
 /// The option letter a text names: `B`, `(B)`, `B.`, `B)`, `B:`, `[B]`, `option B`, `answer is B`.
 pub fn choice_letter(text: &str) -> Option<char> {
     let trimmed = text.trim();
@@ -177,6 +296,34 @@ pub fn tags_in_order(text: &str, tags: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_letters_as_openmmreasoner_parses_them() {
+        for (text, letter) in [
+            ("B", Some('B')),
+            ("(C) a cube", Some('C')),
+            ("The answer is (B) square", Some('B')),
+            ("I choose D.", Some('D')),
+            ("1. A", Some('A')),
+            ("maybe E-ish", Some('E')),
+            ("no capital letters here", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_mcq(text), letter, "{text}");
+        }
+        // The start outranks an answer phrase, a phrase outranks parentheses.
+        assert_eq!(parse_mcq("A: the answer is (C)"), Some('A'));
+        assert_eq!(parse_mcq("so (A) or the answer is C"), Some('C'));
+    }
+
+    #[test]
+    fn containment_within_a_length_ratio() {
+        assert!(contains_match("36 cm", "36 cm", 0.9));
+        assert!(contains_match("square", "squares", 0.8));
+        assert!(!contains_match("36", "36 square centimetres", 0.9));
+        assert!(!contains_match("the answer is 36 cm", "36 cm", 0.9));
+        assert!(contains_match(" x ", "x", 0.9));
+    }
 
     #[test]
     fn choices() {
