@@ -246,10 +246,10 @@ impl Native {
                 let haystack = text(args, 0)?;
                 let replacement = text(args, 2)?;
                 let replaced = match fixed {
-                    Some(regex) => regex.replace_all(haystack, replacement).into_owned(),
+                    Some(regex) => replace_bounded(regex, haystack, replacement)?,
                     None => with_regex(text(args, 1)?, false, |r| {
-                        r.replace_all(haystack, replacement).into_owned()
-                    })?,
+                        replace_bounded(r, haystack, replacement)
+                    })??,
                 };
                 Ok(Value::Text(Cow::Owned(replaced)))
             }
@@ -300,6 +300,26 @@ pub fn max(a: f64, b: f64) -> f64 {
 
 pub fn clip(x: f64, low: f64, high: f64) -> f64 {
     x.max(low).min(high)
+}
+
+/// The longest text a `regex_replace` may build: many matches times a long replacement would
+/// otherwise grow without bound.
+const REPLACED_LIMIT: usize = 64 << 20;
+
+fn replace_bounded(regex: &Regex, haystack: &str, replacement: &str) -> Result<String, String> {
+    let matches = regex.find_iter(haystack).count();
+    let bound = matches
+        .saturating_mul(replacement.len())
+        .saturating_add(haystack.len());
+    if bound > REPLACED_LIMIT {
+        return Err(format!(
+            "regex_replace would build a text of about {} MiB ({matches} matches × a {}-byte replacement), above the {} MiB limit",
+            bound >> 20,
+            replacement.len(),
+            REPLACED_LIMIT >> 20
+        ));
+    }
+    Ok(regex.replace_all(haystack, replacement).into_owned())
 }
 
 fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, String> {
