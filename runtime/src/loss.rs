@@ -114,7 +114,8 @@ impl Shares {
         sequences: 1.0,
     };
 
-    fn of(&self, aggregate: Aggregation) -> f64 {
+    /// The share of a term averaged by `aggregate`.
+    pub fn of(&self, aggregate: Aggregation) -> f64 {
         match aggregate {
             Aggregation::TokenMean => self.tokens,
             _ => self.sequences,

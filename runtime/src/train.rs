@@ -1115,10 +1115,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                             / tokens as f64,
                         sequences: chunk.len() as f64 / members.len() as f64,
                     };
-                    let share = match settings.aggregate {
-                        rlx_compiler::plan::Aggregation::TokenMean => shares.tokens,
-                        _ => shares.sequences,
-                    };
+                    let share = shares.of(settings.aggregate);
                     let packed = batch.pack(chunk, self.model())?;
                     let (log_probs, entropy) = token_log_probs(
                         self.model(),

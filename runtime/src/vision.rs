@@ -174,14 +174,20 @@ impl Pixels {
 
 /// Reads an image file (PNG, JPEG or WebP) and prepares it for the encoder.
 pub fn load_image(path: &Path, config: &VisionConfig) -> Result<Pixels, String> {
+    let image = read_rgb(path)?;
+    prepare(&image, config).map_err(|e| format!("`{}`: {e}", path.display()))
+}
+
+/// An image file (PNG, JPEG or WebP) decoded to RGB.
+fn read_rgb(path: &Path) -> Result<image::RgbImage, String> {
     let shown = path.display();
-    let image = image::ImageReader::open(path)
+    Ok(image::ImageReader::open(path)
         .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
         .with_guessed_format()
         .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
         .decode()
-        .map_err(|e| format!("`{shown}`: not a readable image: {e}"))?;
-    prepare(&image.to_rgb8(), config).map_err(|e| format!("`{shown}`: {e}"))
+        .map_err(|e| format!("`{shown}`: not a readable image: {e}"))?
+        .to_rgb8())
 }
 
 /// Reads an image file and blackens `patch`-pixel squares of it, each with probability `prob`
@@ -193,16 +199,9 @@ pub fn load_masked_image(
     prob: f64,
     rng: &mut crate::sample::Rng,
 ) -> Result<Pixels, String> {
-    let shown = path.display();
-    let mut image = image::ImageReader::open(path)
-        .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("`{shown}`: cannot read the image: {e}"))?
-        .decode()
-        .map_err(|e| format!("`{shown}`: not a readable image: {e}"))?
-        .to_rgb8();
+    let mut image = read_rgb(path)?;
     blacken_patches(&mut image, patch, prob, rng);
-    prepare(&image, config).map_err(|e| format!("`{shown}`: {e}"))
+    prepare(&image, config).map_err(|e| format!("`{}`: {e}", path.display()))
 }
 
 /// Sets each `patch × patch` square (the last row and column of squares may be cut short) to

@@ -80,6 +80,22 @@ fn score(plan: &Plan, stage: &str, row: serde_json::Value, samples: &[Sample<'_>
         .unwrap()
 }
 
+/// Completions of different rows in one group, 10 tokens each.
+fn one_group<'a>(
+    texts: &[(&'a str, &'a serde_json::Map<String, serde_json::Value>)],
+) -> Vec<Item<'a>> {
+    texts
+        .iter()
+        .map(|&(text, row)| Item {
+            text,
+            tokens: Some(10),
+            truncated: Some(false),
+            row,
+            group: 0,
+        })
+        .collect()
+}
+
 fn term<'s>(scores: &'s StageScores, name: &str) -> &'s [f64] {
     &scores
         .terms
@@ -670,16 +686,7 @@ fn wethink_routes_each_row_to_rules_or_the_judge_by_its_reward_field() {
         ("<think>look</think><answer>blue</answer>", model),
         ("<think>look</think> <answer>navy</answer>", model),
     ];
-    let items: Vec<Item<'_>> = texts
-        .iter()
-        .map(|(text, row)| Item {
-            text,
-            tokens: Some(10),
-            truncated: Some(false),
-            row,
-            group: 0,
-        })
-        .collect();
+    let items = one_group(&texts);
     let scores = rewards.score(&items, at(0, 234), &EchoJudge).unwrap();
     // 0.9·acc + 0.1·fmt; the judged rows score what the judge says.
     close(term(&scores, "accuracy"), &[1.0, 0.0, 1.0, 1.0, 0.25]);
@@ -1090,16 +1097,7 @@ fn openmmreasoner_asks_the_judge_only_when_the_rules_say_zero() {
         ),
         ("<think>x</think><answer>C</answer>", choice),
     ];
-    let items: Vec<Item<'_>> = texts
-        .iter()
-        .map(|(text, row)| Item {
-            text,
-            tokens: Some(10),
-            truncated: Some(false),
-            row,
-            group: 0,
-        })
-        .collect();
+    let items = one_group(&texts);
     let judge = SpellingJudge(Default::default());
     let scores = rewards.score(&items, at(0, 1500), &judge).unwrap();
     // Format: 1 for think…answer, 0 for a short bare answer, 0.8 for a worked answer on a line.
