@@ -35,6 +35,7 @@ pub fn fold(op: &Op, inputs: &[Value]) -> Option<Result<Value, EvalError>> {
         | Op::Row { .. }
         | Op::Step { .. }
         | Op::Judge { .. }
+        | Op::Reply { .. }
         | Op::Group { .. } => return None,
     })
 }

@@ -608,8 +608,13 @@ fn node_text(node: &Node) -> String {
         Op::Tuple => format!("({})", inputs.join(", ")),
         Op::Index => format!("{}[{}]", inputs[0], inputs[1]),
         Op::Call { function } => format!("{function}({})", inputs.join(", ")),
-        Op::Judge { model, args } => format!(
-            "{model}.score({})",
+        Op::Judge { model, args } | Op::Reply { model, args } => format!(
+            "{model}.{}({})",
+            if matches!(node.op, Op::Judge { .. }) {
+                "score"
+            } else {
+                "reply"
+            },
             args.iter()
                 .zip(&inputs)
                 .map(|(a, i)| format!("{a} = {i}"))

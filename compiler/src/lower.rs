@@ -276,7 +276,7 @@ fn hash_node(op: &Op, inputs: &[NodeId], ty: &str) -> u64 {
         Op::Unary { operator } => operator.hash(&mut state),
         Op::Binary { operator } => operator.hash(&mut state),
         Op::Call { function } => function.hash(&mut state),
-        Op::Judge { model, args } => (model, args).hash(&mut state),
+        Op::Judge { model, args } | Op::Reply { model, args } => (model, args).hash(&mut state),
         Op::Group { stat } => stat.hash(&mut state),
         Op::Select | Op::IsSome | Op::Unwrap | Op::List | Op::Tuple | Op::Index => {}
     }
@@ -396,7 +396,11 @@ impl GraphBuilder {
             let node = &self.nodes[id as usize];
             if matches!(
                 node.op,
-                Op::Completion { .. } | Op::Row { .. } | Op::Judge { .. } | Op::Group { .. }
+                Op::Completion { .. }
+                    | Op::Row { .. }
+                    | Op::Judge { .. }
+                    | Op::Reply { .. }
+                    | Op::Group { .. }
             ) {
                 return true;
             }
@@ -1002,7 +1006,7 @@ impl<'a> Lowerer<'a> {
         if let ExprKind::Field { target, field } = &callee.kind {
             return match self.expr(target, frame) {
                 Term::Group => self.group_stat(field, args, frame),
-                Term::Model(model) => self.judge(model, args, frame),
+                Term::Model(model) => self.model_call(model, field, args, frame),
                 _ => Term::Error,
             };
         }
@@ -1241,7 +1245,15 @@ impl<'a> Lowerer<'a> {
         ))
     }
 
-    fn judge(&mut self, model: String, args: &'a [Arg], frame: &Frame<'a>) -> Term<'a> {
+    /// `model.score(...)` (a judge's number) or `model.reply(...)` (a chat model's text).
+    fn model_call(
+        &mut self,
+        model: String,
+        method: &Ident,
+        args: &'a [Arg],
+        frame: &Frame<'a>,
+    ) -> Term<'a> {
+        self.check_model_method(&model, method, frame);
         let mut names = Vec::new();
         let mut inputs = Vec::new();
         for (i, arg) in args.iter().enumerate() {
@@ -1255,10 +1267,66 @@ impl<'a> Lowerer<'a> {
             );
             inputs.push(node);
         }
-        Term::Node(
-            self.graph
-                .add(Op::Judge { model, args: names }, inputs, "float".into()),
-        )
+        let (op, ty) = match method.name.as_str() {
+            "reply" => (Op::Reply { model, args: names }, "text"),
+            _ => (Op::Judge { model, args: names }, "float"),
+        };
+        Term::Node(self.graph.add(op, inputs, ty.into()))
+    }
+
+    /// Which prelude constructors answer a method: judges score, `policy_chat` models reply. A
+    /// model built otherwise (a wrapper function) is checked when the run starts.
+    fn check_model_method(&mut self, model: &str, method: &Ident, frame: &Frame<'a>) {
+        const ANSWERS: &[(&str, &[&str])] = &[
+            ("score", &["judge_http", "reward_model"]),
+            ("reply", &["policy_chat"]),
+        ];
+        let Some((_, item)) = self.global(ModuleId::Recipe, model) else {
+            return;
+        };
+        let ItemKind::Model(declared) = &item.kind else {
+            return;
+        };
+        let ExprKind::Call { callee, .. } = &declared.value.kind else {
+            return;
+        };
+        let ExprKind::Name(constructor) = &callee.kind else {
+            return;
+        };
+        let Some((_, makers)) = ANSWERS.iter().find(|(m, _)| *m == method.name) else {
+            return;
+        };
+        let known = [
+            "qwen2",
+            "tiny",
+            "tiny_vl",
+            "judge_http",
+            "reward_model",
+            "policy_chat",
+        ];
+        if makers.contains(&constructor.name.as_str())
+            || !known.contains(&constructor.name.as_str())
+        {
+            return;
+        }
+        let span = self.recipe_span(frame.module, method.span);
+        let wanted = makers
+            .iter()
+            .map(|m| format!("`{m}(...)`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::E0302,
+                span,
+                format!(
+                    "`{model}` is made by `{}`, which cannot `{}`: only models made by {wanted} do",
+                    constructor.name, method.name
+                ),
+            )
+            .with_label(format!("`{}` asked here", method.name))
+            .with_secondary(declared.value.span, format!("`{model}` is made here")),
+        );
     }
 
     // ---- match ----

@@ -444,6 +444,12 @@ pub enum Op {
         model: String,
         args: Vec<String>,
     },
+    /// `model.reply(name = value, ...)`: a chat model's reply (a text), one input per argument
+    /// name.
+    Reply {
+        model: String,
+        args: Vec<String>,
+    },
     /// A statistic over the completion's rollout group of its input's per-completion values.
     Group {
         stat: String,

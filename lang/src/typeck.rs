@@ -40,8 +40,8 @@ const GROUP_METHODS: &[(&str, Type)] = &[
     ("mean_length", Type::Float),
 ];
 
-/// What a model offers to rewards: a judge's score.
-const MODEL_METHODS: &[(&str, Type)] = &[("score", Type::Float)];
+/// What a model offers to rewards: a judge's score, or a chat model's reply.
+const MODEL_METHODS: &[(&str, Type)] = &[("score", Type::Float), ("reply", Type::Text)];
 
 struct Checker<'a> {
     env: &'a dyn ModuleEnv,

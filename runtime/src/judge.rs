@@ -12,9 +12,12 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use rlx_compiler::plan::{Plan, Value as PlanValue};
+use rlx_compiler::plan::{Op, Plan, Value as PlanValue};
 use rlx_reward::Value;
-use rlx_reward::judge::{HttpJudge, HttpSettings, JudgeBackend, JudgeStats, Judges, render_prompt};
+use rlx_reward::judge::{
+    ChatSettings, HttpJudge, HttpSettings, JudgeBackend, JudgeStats, Judges, PolicyChat,
+    render_prompt,
+};
 
 use crate::hf;
 use crate::model::{Decoder, DecoderConfig, Input};
@@ -26,22 +29,37 @@ pub fn plan_judges<B: Backend>(plan: &Plan, device: &B::Device) -> Result<Judges
 where
     B::Device: Send + Sync,
 {
-    let asked: std::collections::BTreeSet<&str> = plan
+    // (model, whether it is asked for a reply rather than a score)
+    let asked: std::collections::BTreeSet<(&str, bool)> = plan
         .stages
         .iter()
         .flat_map(|s| s.graph.nodes.iter())
         .filter_map(|n| match &n.op {
-            rlx_compiler::plan::Op::Judge { model, .. } => Some(model.as_str()),
+            Op::Judge { model, .. } => Some((model.as_str(), false)),
+            Op::Reply { model, .. } => Some((model.as_str(), true)),
             _ => None,
         })
         .collect();
     let mut judges = Judges::default();
-    for name in asked {
+    for (name, reply) in asked {
         let model = plan
             .models
             .iter()
             .find(|m| m.name == name)
             .ok_or_else(|| format!("the plan has no model `{name}`"))?;
+        match (model.constructor.as_str(), reply) {
+            ("policy_chat", true) => {
+                let chat = PolicyChat::new(ChatSettings::from_plan(model)?);
+                judges.chats.insert(name.to_string(), chat);
+                continue;
+            }
+            (other, true) => {
+                return Err(format!(
+                    "model `{name}` is made by `{other}`, which cannot reply (chat models are `policy_chat(...)`)"
+                ));
+            }
+            _ => {}
+        }
         let backend: Box<dyn JudgeBackend> = match model.constructor.as_str() {
             "judge_http" => Box::new(HttpJudge::new(HttpSettings::from_plan(model)?)),
             "reward_model" => {

@@ -824,11 +824,13 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 rollout_s += started.elapsed().as_secs_f64();
 
                 let started = Instant::now();
+                let mut rng = Rng(self.state.rng);
                 let scores = self
-                    .score(&rewards, &sampled, &sampling, vars, |i| {
+                    .score(&rewards, &sampled, &sampling, vars, &mut rng, |i| {
                         (&rows[picked[i / group]], (i / group) as u64)
                     })
                     .map_err(|e| format!("stage `{}`: scoring {e}", stage.name))?;
+                self.state.rng = rng.0;
                 reward_s += started.elapsed().as_secs_f64();
                 generated_tokens += sampled.iter().map(|s| s.tokens.len()).sum::<usize>();
                 all_rewards.extend_from_slice(&scores.rewards);
@@ -944,13 +946,14 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
     }
 
     /// Scores sampled completions with the stage's rewards; `row_and_group` gives each one's row
-    /// and group.
+    /// and group. Chat models' replies are sampled with `rng`.
     fn score<'r>(
         &self,
         rewards: &StageRewards,
         sampled: &[crate::sample::Sampled],
         sampling: &Sampling,
         vars: StepVars,
+        rng: &mut Rng,
         row_and_group: impl Fn(usize) -> (&'r Row, u64),
     ) -> Result<rlx_reward::StageScores, String> {
         let texts: Vec<String> = sampled
@@ -977,13 +980,76 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             return rewards.score(&items, vars, &NoJudge).map_err(failed);
         }
         // A first pass records what the judges will be asked, so that it goes out as one batch
-        // (`concurrency` requests at a time); the second pass reads the answers.
-        let recorder = Recorder::new(&self.judges);
-        rewards.score(&items, vars, &recorder).map_err(failed)?;
-        self.judges.prefetch(&recorder);
+        // (`concurrency` requests at a time); the last pass reads the answers. Chat models'
+        // replies come first: the policy answers what a pass asked, and the pass runs again
+        // until no reply is missing (a reply may be part of another prompt).
+        let mut rounds = 0;
+        loop {
+            let recorder = Recorder::new(&self.judges);
+            rewards.score(&items, vars, &recorder).map_err(failed)?;
+            let pending = self.judges.pending_replies(&recorder);
+            if pending.is_empty() {
+                self.judges.prefetch(&recorder);
+                break;
+            }
+            rounds += 1;
+            if rounds > MAX_REPLY_ROUNDS {
+                return Err(format!(
+                    "the rewards still ask chat models new prompts after {MAX_REPLY_ROUNDS} rounds of replies (a reply that feeds a prompt that feeds a reply ...)"
+                ));
+            }
+            for (model, prompts) in pending {
+                self.answer_chat(&model, prompts, sampling, rng)?;
+            }
+        }
         let scores = rewards.score(&items, vars, &self.judges).map_err(failed);
         self.judges.end_batch();
         scores
+    }
+
+    /// Samples the policy's replies to a chat model's prompts: text only, with the current
+    /// weights, at the chat's settings where it gives them and the rollout's elsewhere.
+    fn answer_chat(
+        &self,
+        model: &str,
+        prompts: Vec<String>,
+        rollout: &Sampling,
+        rng: &mut Rng,
+    ) -> Result<(), String> {
+        let chat = &self.judges.chats[model];
+        let settings = &chat.settings;
+        let tokenizer = &self.policy.tokenizer;
+        let sampling = Sampling {
+            temperature: settings.temperature.unwrap_or(rollout.temperature),
+            top_p: settings.top_p.unwrap_or(rollout.top_p),
+            top_k: settings.top_k.map_or(rollout.top_k, |k| k as usize),
+            max_tokens: settings
+                .max_tokens
+                .map_or(rollout.max_tokens, |n| n as usize),
+            // A reply ends at the end of its turn, not at the rollout's stop strings.
+            stop: tokenizer.end_tokens(),
+            stop_sequences: Vec::new(),
+        };
+        let started = Instant::now();
+        let inputs = prompts
+            .iter()
+            .map(|prompt| {
+                Ok(Prompt {
+                    tokens: tokenizer.encode(&render_chat(&chat.messages(prompt)))?,
+                    ..Prompt::default()
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| format!("chat model `{model}`: {e}"))?;
+        let policy = self.model().valid();
+        let sampled = generate_prompts(&policy, &inputs, &sampling, rng, &self.device)
+            .map_err(|e| format!("chat model `{model}`: {e}"))?;
+        let replies = sampled
+            .iter()
+            .map(|s| self.completion_text(&s.tokens, &sampling))
+            .collect();
+        chat.answer(prompts, replies, started.elapsed().as_secs_f64());
+        Ok(())
     }
 
     /// What each judge did since `before`, as metrics; a warning naming the last failure when
@@ -1257,8 +1323,10 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 .collect::<Result<_, _>>()?;
             let sampled =
                 generate_prompts(&policy, &prompts, &sampling, &mut Rng(0), &self.device)?;
+            // Replies of chat models are sampled apart from the run's generator, as the
+            // evaluation's completions are.
             let scores = self
-                .score(rewards, &sampled, &sampling, vars, |i| {
+                .score(rewards, &sampled, &sampling, vars, &mut Rng(1), |i| {
                     (&chunk[i], (chunk_index * 64 + i) as u64)
                 })
                 .map_err(|e| format!("stage `{}`: evaluation: {e}", stage.name))?;
@@ -1440,6 +1508,8 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
 /// Sampling rounds a step makes at most to fill its batch with kept groups (DAPO's
 /// `max_num_gen_batches`); a batch still short after them trains on the groups it has.
 const MAX_SAMPLING_ROUNDS: usize = 8;
+/// Rounds of chat replies before scoring: one per level of replies fed into other prompts.
+const MAX_REPLY_ROUNDS: usize = 8;
 
 /// The completions an RL step trains on.
 #[derive(Default)]

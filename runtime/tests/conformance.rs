@@ -1144,3 +1144,205 @@ fn openmmreasoner_runs_gspo_easiest_first() {
         / 2.0;
     assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
 }
+
+// ----- Visionary-R1 -----
+
+/// The reward pass as the trainer runs it with a `policy_chat` model: record the prompts the
+/// chat is asked, answer them (here with `reply_to` instead of the policy), score again.
+fn score_with_chat(
+    plan: &Plan,
+    items: &[Item<'_>],
+    reply_to: impl Fn(&str) -> String,
+) -> (StageScores, Vec<(String, String)>) {
+    use rlx_reward::judge::{ChatSettings, Judges, PolicyChat, Recorder};
+    let (stage, rl) = rl_stage(plan, "main");
+    let rewards = StageRewards::new(rl, &stage.graph, Backend::Jit, 1).unwrap();
+    let reader = plan.models.iter().find(|m| m.name == "reader").unwrap();
+    let mut judges = Judges::default();
+    let chat = PolicyChat::new(ChatSettings::from_plan(reader).unwrap());
+    judges.chats.insert("reader".into(), chat);
+    let vars = at(0, u64::from(rl.steps));
+    let mut chats = Vec::new();
+    loop {
+        let recorder = Recorder::new(&judges);
+        rewards.score(items, vars, &recorder).unwrap();
+        let pending = judges.pending_replies(&recorder);
+        if pending.is_empty() {
+            break;
+        }
+        for (model, prompts) in pending {
+            let chat = &judges.chats[&model];
+            for prompt in &prompts {
+                let messages = chat.messages(prompt);
+                chats.push((messages[0].1.clone(), messages[1].1.clone()));
+            }
+            let replies = prompts.iter().map(|p| reply_to(p)).collect();
+            chat.answer(prompts, replies, 0.0);
+        }
+    }
+    (rewards.score(items, vars, &judges).unwrap(), chats)
+}
+
+#[test]
+fn visionary_r1_rewards_accuracy_format_and_the_policys_answer_from_the_caption() {
+    let plan = paper("visionary_r1");
+    let colour = serde_json::json!({"problem": "What colour is the square?",
+        "solution": "<answer> red </answer>", "problem_type": "multiple choice"});
+    let share = serde_json::json!({"problem": "What share is covered?",
+        "solution": "<answer> 25 </answer>", "problem_type": "OCR"});
+    let word = serde_json::json!({"problem": "Which word?",
+        "solution": "<answer> Invoice </answer>", "problem_type": "OCR"});
+    let free = serde_json::json!({"problem": "Where are the squares?",
+        "solution": "<answer>two blue squares side by side near the top</answer>",
+        "problem_type": "free-form"});
+    let (colour, share) = (colour.as_object().unwrap(), share.as_object().unwrap());
+    let (word, free) = (word.as_object().unwrap(), free.as_object().unwrap());
+    let texts = [
+        (
+            "<info>a red square on white</info> <think>it is red</think> <answer>Red</answer>",
+            colour,
+        ),
+        (
+            "<info>the answer is red because it is red</info>\n<think>x</think><answer>blue</answer>",
+            colour,
+        ),
+        ("<think>no caption</think><answer>red</answer>", colour),
+        (
+            "<info>a red\nsquare</info> <think>t</think> <answer>red</answer>",
+            colour,
+        ),
+        (
+            "<info>a quarter of the image</info> <think>t</think> <answer>25%</answer>",
+            share,
+        ),
+        ("<answer>about 25 percent</answer>", share),
+        (
+            "<info>the word invoices</info> <think>t</think> <answer>invoices</answer>",
+            word,
+        ),
+        (
+            "<info>two blue squares at the top</info> <think>t</think> <answer>two blue square near the top</answer>",
+            free,
+        ),
+    ];
+    let items = one_group(&texts);
+    // The policy's replies, by the caption it is shown.
+    let reply_to = |prompt: &str| -> String {
+        let caption = prompt
+            .strip_prefix("Input Format:\nText:")
+            .and_then(|rest| rest.split("\nQuestion:").next())
+            .unwrap();
+        match caption {
+            "a red square on white" => "red",
+            "the answer is red because it is red" => "Hacking Sample",
+            "a quarter of the image" => "25",
+            "the word invoices" => "Invoice",
+            "two blue squares at the top" => "two blue squares",
+            other => panic!("asked about {other:?}"),
+        }
+        .to_string()
+    };
+    let (scores, chats) = score_with_chat(&plan, &items, reply_to);
+    // The chat: the code's system prompt, then its user turn; only completions with a caption on
+    // one line are asked, each once.
+    let system = "You are an analytical assistant designed to evaluate texts and answer questions based on strict criteria. Follow these steps:\nAnalyze the Text: Check if the provided text contains answers, solutions, explanations, problem-solving, or interpretations (e.g., reasoning steps, conclusions, causal statements like 'because' or 'therefore'). If any such elements exist, classify the text as non-descriptive. \nDetermine Response: If the text is purely descriptive (e.g., objectively describing images, diagrams, or scenes without explanations/answers), answer the user's question using only the description in a single word or phrase. If the text is non-descriptive, respond with 'Hacking Sample'.";
+    assert_eq!(chats.len(), 5);
+    assert!(chats.iter().all(|(s, _)| s == system));
+    assert_eq!(
+        chats[0].1,
+        "Input Format:\nText:a red square on white\nQuestion:What colour is the square?"
+    );
+    // OCR with a numeric gold: the first number, ÷ 100 after a trailing `%` (so "25%" ≠ 25);
+    // else 1 − Levenshtein / longer length: "invoice" vs "invoices" is 1 − 1/8.
+    // Free-form: mean F of ROUGE-1/2/L over Porter stems ("square" and "squares" agree): answer
+    // two blue squar near the top (6) vs two blue squar side by side near the top (9):
+    // R-1 P 1, R 6/9; R-2 4 of 5 and 8 bigrams; R-L LCS 6.
+    let f = |p: f64, r: f64| 2.0 * p * r / (p + r);
+    let rouge = |r1: f64, r2: f64, rl: f64| (r1 + r2 + rl) / 3.0;
+    let free_answer = rouge(
+        f(1.0, 6.0 / 9.0),
+        f(4.0 / 5.0, 4.0 / 8.0),
+        f(1.0, 6.0 / 9.0),
+    );
+    // The reply "two blue squares": R-1 3 of 3 and 9, R-2 2 of 2 and 8, R-L 3.
+    let free_reply = rouge(f(1.0, 3.0 / 9.0), f(1.0, 2.0 / 8.0), f(1.0, 3.0 / 9.0));
+    let accuracy = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.875, free_answer];
+    let format = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+    let caption = [0.1, 0.0, 0.0, 0.0, 0.1, 0.0, 0.1, 0.1 * free_reply];
+    close(term(&scores, "accuracy"), &accuracy);
+    close(term(&scores, "format"), &format);
+    close(term(&scores, "caption"), &caption);
+    let total: Vec<f64> = (0..8)
+        .map(|i| accuracy[i] + format[i] + caption[i])
+        .collect();
+    close(&scores.rewards, &total);
+    // TRL's advantage: (r − mean) / (std + 1e-4), the group's sample std.
+    let (m, s) = (mean(&total), sample_std(&total));
+    let expected: Vec<f64> = total.iter().map(|r| (r - m) / (s + 1e-4)).collect();
+    close(scores.advantages.as_ref().unwrap(), &expected);
+}
+
+#[test]
+fn visionary_r1_anneals_its_kl_and_learning_rate_over_the_epoch() {
+    let plan = paper("visionary_r1");
+    let (_, rl) = rl_stage(&plan, "main");
+    let steps = u64::from(rl.steps);
+    assert_eq!(steps, 273_000 / 64);
+    assert_eq!((rl.algorithm.group, rl.batch), (8, 8 * 8 * 8));
+    // β/2·(1 + cos(π·epoch)), the epoch's share done.
+    let beta = &rl.algorithm.kl.as_ref().unwrap().beta;
+    schedule_matches(beta, steps, &[0, 1, steps / 2, steps - 1], |t| {
+        0.02 * (1.0 + (std::f64::consts::PI * t as f64 / steps as f64).cos())
+    });
+    // transformers' linear schedule without warm-up: lr·(T − t)/T.
+    schedule_matches(&plan.optimizer.lr, steps, &[0, 7, steps - 1], |t| {
+        5e-7 * (steps - t) as f64 / steps as f64
+    });
+    let rollout = &rl.rollout;
+    assert_eq!(
+        (
+            rollout.temperature,
+            rollout.top_p,
+            rollout.top_k,
+            rollout.max_tokens
+        ),
+        (0.9, 0.9, 50, 256)
+    );
+}
+
+#[test]
+fn visionary_r1_loss_is_trls_token_mean_with_the_annealed_k3() {
+    let plan = paper("visionary_r1");
+    let (_, rl) = rl_stage(&plan, "main");
+    let steps = u64::from(rl.steps);
+    // Half-way through the epoch β = 0.02·(1 + cos(π/2)) = 0.02.
+    let settings = loss_settings(&plan, "main", at(steps / 2, steps));
+    let beta = 0.02 * (1.0 + (std::f64::consts::PI * (steps / 2) as f64 / steps as f64).cos());
+    // TRL's one update per batch: the ratio exp(logp − logp.detach()) is 1.
+    let new: [&[f32]; 2] = [&[-1.0, -0.5, -2.0], &[-0.3, -1.1, -0.7]];
+    let reference: [&[f32]; 2] = [&[-1.2, -0.5, -1.0], &[-0.3, -1.6, -0.2]];
+    let advantages = [0.8f32, -1.3];
+    let got = loss_with(
+        &settings,
+        &new,
+        &new,
+        &advantages,
+        Extras {
+            reference: &reference,
+            masked: None,
+            kl_weights: None,
+        },
+    );
+    // −mean over sequences of the token mean of (A − β·k3(π, π_ref)).
+    let per_sequence = |i: usize| {
+        let tokens = new[i].len() as f64;
+        new[i]
+            .iter()
+            .zip(reference[i])
+            .map(|(&n, &r)| f64::from(advantages[i]) - beta * k3(f64::from(n), f64::from(r)))
+            .sum::<f64>()
+            / tokens
+    };
+    let expected = -(per_sequence(0) + per_sequence(1)) / 2.0;
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+}

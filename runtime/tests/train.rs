@@ -259,3 +259,71 @@ fn gradient_accumulation_equals_one_large_batch() {
         }
     }
 }
+
+#[test]
+fn the_policy_answers_its_chat_prompts_before_scoring_and_the_same_seed_gives_the_same_replies() {
+    // A reply fed into a second prompt: two rounds of answers before the reward is known.
+    let text = r#"use std::schedule::constant
+
+dataset sums = jsonl("sums.jsonl") {
+    question: text
+    answer: int
+    solution: text
+}
+
+model policy = tiny(hidden = 16, layers = 1, heads = 2, kv_heads = 1, ffn = 32, vocab = 263)
+model reader = policy_chat(system = "Answer briefly.", template = "Q: {q}", max_tokens = 3)
+
+prompt ask(ex: sums) = chat {
+    user: ex.question
+}
+
+reward echoed(c: completion, ex: sums) -> float = {
+    let first = reader.reply(q = c.text);
+    let second = reader.reply(q = first + ex.question);
+    0.01 * len(first) + 0.001 * len(second)
+}
+
+train policy {
+    optimizer = adamw(lr = constant(1e-3))
+    seed = 3
+    stage climb = rl {
+        data = sums
+        prompt = ask
+        reward = echoed
+        algorithm = grpo(group = 4)
+        steps = 2
+        batch = 8
+        rollout { temperature = 1.0, max_tokens = 6 }
+    }
+}
+"#;
+    let mut runs = Vec::new();
+    for attempt in 0..2 {
+        let dir = scratch(&format!("policy-chat-{attempt}"));
+        let plan = compile(&dir, text);
+        let options = RunOptions {
+            save_every: 0,
+            ..RunOptions::new(dir.join("out"))
+        };
+        train(&plan, &options).unwrap();
+        let metrics = lines(&dir.join("out/metrics.jsonl"));
+        assert_eq!(metrics.len(), 2);
+        for record in &metrics {
+            // Every completion reads two replies; each distinct prompt is sampled once.
+            assert_eq!(record["judge/reader/asked"], 16, "{record}");
+            let sampled = record["judge/reader/requests"].as_u64().unwrap();
+            assert!((2..=16).contains(&sampled), "{record}");
+            let reward = record["reward/mean"].as_f64().unwrap();
+            assert!(reward.is_finite() && reward >= 0.0, "{record}");
+        }
+        runs.push(
+            metrics
+                .iter()
+                .map(|r| (r["reward/mean"].clone(), r["loss"].clone()))
+                .collect::<Vec<_>>(),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_eq!(runs[0], runs[1]);
+}

@@ -10,7 +10,7 @@
 //! score, the judge's declared `fallback` is used and counted (`judge/<name>/fallbacks`), never
 //! a silent zero.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,11 +71,31 @@ pub trait JudgeBackend: Send + Sync {
 #[derive(Default)]
 pub struct Judges {
     pub backends: BTreeMap<String, Box<dyn JudgeBackend>>,
+    /// `policy_chat(...)` models, answered by the trainer.
+    pub chats: BTreeMap<String, PolicyChat>,
 }
 
 impl Judges {
     pub fn is_empty(&self) -> bool {
-        self.backends.is_empty()
+        self.backends.is_empty() && self.chats.is_empty()
+    }
+
+    /// The prompts of each chat model that a recorded pass asked and that have no reply yet,
+    /// each once, in the order first asked.
+    pub fn pending_replies(&self, recorded: &Recorder) -> BTreeMap<String, Vec<String>> {
+        let asked = std::mem::take(&mut *recorded.replies.lock().expect("recorder"));
+        let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (model, prompt) in asked {
+            let Some(chat) = self.chats.get(&model) else {
+                continue;
+            };
+            let prompts = pending.entry(model).or_default();
+            if chat.answered(&prompt).is_none() && !prompts.contains(&prompt) {
+                prompts.push(prompt);
+            }
+        }
+        pending.retain(|_, prompts| !prompts.is_empty());
+        pending
     }
 
     /// Sends every recorded request to its judge, each judge's batch at once.
@@ -94,13 +114,16 @@ impl Judges {
 
     pub fn end_batch(&self) {
         self.backends.values().for_each(|b| b.end_batch());
+        self.chats.values().for_each(PolicyChat::end_batch);
     }
 
     pub fn stats(&self) -> BTreeMap<String, JudgeStats> {
-        self.backends
+        let judges = self
+            .backends
             .iter()
-            .map(|(name, b)| (name.clone(), b.stats()))
-            .collect()
+            .map(|(name, b)| (name.clone(), b.stats()));
+        let chats = self.chats.iter().map(|(name, c)| (name.clone(), c.stats()));
+        judges.chain(chats).collect()
     }
 }
 
@@ -112,13 +135,32 @@ impl Judge for Judges {
             .ok_or_else(|| format!("no judge `{model}` is available"))?;
         backend.score_prompt(&backend.prompt(args))
     }
+
+    fn reply(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+        let chat = self
+            .chats
+            .get(model)
+            .ok_or_else(|| format!("no chat model `{model}` is available"))?;
+        let prompt = chat.prompt(args);
+        chat.reply(&prompt).ok_or_else(|| {
+            format!(
+                "the chat model `{model}` was asked a prompt that was not answered before scoring"
+            )
+        })
+    }
 }
 
 /// A first pass over a batch that records what each judge will be asked (answering 0), so the
 /// requests can go out together before the real pass.
+///
+/// Chat models' replies are texts that later nodes read (another judge's prompt may hold one), so
+/// a recorded reply is the answer when there is one already, else a placeholder and recorded too:
+/// the trainer answers what a pass recorded and records again until nothing is missing. A prompt
+/// that holds the placeholder waits for the next pass instead of being asked in vain.
 pub struct Recorder<'j> {
     judges: &'j Judges,
     calls: Mutex<Vec<(String, String)>>,
+    replies: Mutex<Vec<(String, String)>>,
 }
 
 impl<'j> Recorder<'j> {
@@ -126,20 +168,209 @@ impl<'j> Recorder<'j> {
         Recorder {
             judges,
             calls: Mutex::new(Vec::new()),
+            replies: Mutex::new(Vec::new()),
         }
     }
 }
+
+/// What a recording pass reads for a reply it does not know yet.
+const PENDING_REPLY: &str = "\u{0}a reply not yet answered\u{0}";
 
 impl Judge for Recorder<'_> {
     fn score(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<f64, String> {
         if let Some(backend) = self.judges.backends.get(model) {
             let prompt = backend.prompt(args);
+            if prompt.contains(PENDING_REPLY) {
+                return Ok(0.0);
+            }
             self.calls
                 .lock()
                 .expect("recorder")
                 .push((model.to_string(), prompt));
         }
         Ok(0.0)
+    }
+
+    fn reply(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+        let Some(chat) = self.judges.chats.get(model) else {
+            return Ok(String::new());
+        };
+        let prompt = chat.prompt(args);
+        if let Some(reply) = chat.answered(&prompt) {
+            return Ok(reply);
+        }
+        if !prompt.contains(PENDING_REPLY) {
+            self.replies
+                .lock()
+                .expect("recorder")
+                .push((model.to_string(), prompt));
+        }
+        Ok(PENDING_REPLY.to_string())
+    }
+}
+
+/// A model's constructor arguments, read with errors that name the model and the argument.
+struct ModelArgs<'m> {
+    model: &'m ModelPlan,
+    /// What the model is, for errors ("judge", "chat model").
+    kind: &'static str,
+}
+
+impl<'m> ModelArgs<'m> {
+    fn new(model: &'m ModelPlan, kind: &'static str) -> ModelArgs<'m> {
+        ModelArgs { model, kind }
+    }
+
+    fn fail(&self, key: &str, what: &str) -> String {
+        format!(
+            "{} `{}`: `{key}` must be {what}",
+            self.kind, self.model.name
+        )
+    }
+
+    /// A text; empty when not given.
+    fn text(&self, key: &str) -> Result<String, String> {
+        match self.model.args.get(key) {
+            Some(PlanValue::Text(t)) => Ok(t.clone()),
+            None => Ok(String::new()),
+            _ => Err(self.fail(key, "a text")),
+        }
+    }
+
+    /// A number; `None` when not given or `none`.
+    fn number(&self, key: &str) -> Result<Option<f64>, String> {
+        match self.model.args.get(key) {
+            None | Some(PlanValue::None) => Ok(None),
+            Some(PlanValue::Int(v)) => Ok(Some(*v as f64)),
+            Some(PlanValue::Float(v)) => Ok(Some(*v)),
+            _ => Err(self.fail(key, "a number")),
+        }
+    }
+}
+
+/// The settings of `policy_chat(...)`; the sampling ones are `None` where the stage's rollout
+/// settings apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatSettings {
+    pub name: String,
+    pub system: String,
+    pub template: String,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub max_tokens: Option<u64>,
+}
+
+impl ChatSettings {
+    pub fn from_plan(model: &ModelPlan) -> Result<ChatSettings, String> {
+        let args = ModelArgs::new(model, "chat model");
+        let fail = |key: &str, what: &str| args.fail(key, what);
+        let text = |key: &str| args.text(key);
+        let number = |key: &str| args.number(key);
+        let count = |key: &str| match number(key)? {
+            Some(v) if v < 0.0 || v.fract() != 0.0 => Err(fail(key, "a whole number, 0 or more")),
+            other => Ok(other.map(|v| v as u64)),
+        };
+        let temperature = number("temperature")?;
+        if temperature.is_some_and(|t| !(t >= 0.0 && t.is_finite())) {
+            return Err(fail("temperature", "0 or more"));
+        }
+        let top_p = number("top_p")?;
+        if top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(fail("top_p", "in (0, 1]"));
+        }
+        let max_tokens = count("max_tokens")?;
+        if max_tokens == Some(0) {
+            return Err(fail("max_tokens", "1 or more"));
+        }
+        Ok(ChatSettings {
+            name: model.name.clone(),
+            system: text("system")?,
+            template: text("template")?,
+            temperature,
+            top_p,
+            top_k: count("top_k")?,
+            max_tokens,
+        })
+    }
+}
+
+/// `policy_chat(...)`: the trained policy as a chat model. The trainer samples the replies of the
+/// prompts a batch asks (`Judges::pending_replies`) and hands them in (`answer`); scoring reads
+/// them. They are forgotten at the batch's end: the next step's weights differ.
+pub struct PolicyChat {
+    pub settings: ChatSettings,
+    replies: Mutex<HashMap<String, String>>,
+    /// The prompts read in this batch's scoring.
+    read: Mutex<HashSet<String>>,
+    stats: Mutex<JudgeStats>,
+}
+
+impl PolicyChat {
+    pub fn new(settings: ChatSettings) -> PolicyChat {
+        PolicyChat {
+            settings,
+            replies: Mutex::new(HashMap::new()),
+            read: Mutex::new(HashSet::new()),
+            stats: Mutex::new(JudgeStats::default()),
+        }
+    }
+
+    /// The user's turn: the template filled as a judge's is; without one, each argument's text on
+    /// a line of its own.
+    pub fn prompt(&self, args: &[(&str, &Value<'_>)]) -> String {
+        if self.settings.template.is_empty() {
+            let texts: Vec<String> = args
+                .iter()
+                .map(|(_, value)| render_prompt("{x}", &[("x", value)]))
+                .collect();
+            return texts.join("\n");
+        }
+        render_prompt(&self.settings.template, args)
+    }
+
+    /// The chat's messages for a prompt: the system's turn when there is one, then the user's.
+    pub fn messages(&self, prompt: &str) -> Vec<(String, String)> {
+        let mut messages = Vec::with_capacity(2);
+        if !self.settings.system.is_empty() {
+            messages.push(("system".to_string(), self.settings.system.clone()));
+        }
+        messages.push(("user".to_string(), prompt.to_string()));
+        messages
+    }
+
+    fn answered(&self, prompt: &str) -> Option<String> {
+        self.replies.lock().expect("replies").get(prompt).cloned()
+    }
+
+    /// The reply to a prompt, counted as asked (a prompt read again within the batch, as a
+    /// cache hit).
+    fn reply(&self, prompt: &str) -> Option<String> {
+        let reply = self.answered(prompt);
+        let again = !self.read.lock().expect("read").insert(prompt.to_string());
+        let mut stats = self.stats.lock().expect("stats");
+        stats.asked += 1;
+        stats.cache_hits += u64::from(again);
+        reply
+    }
+
+    /// The replies the policy sampled for `prompts`, and how long that took.
+    pub fn answer(&self, prompts: Vec<String>, replies: Vec<String>, seconds: f64) {
+        let mut stats = self.stats.lock().expect("stats");
+        stats.requests += prompts.len() as u64;
+        stats.seconds += seconds;
+        drop(stats);
+        let mut known = self.replies.lock().expect("replies");
+        known.extend(prompts.into_iter().zip(replies));
+    }
+
+    fn end_batch(&self) {
+        self.replies.lock().expect("replies").clear();
+        self.read.lock().expect("read").clear();
+    }
+
+    pub fn stats(&self) -> JudgeStats {
+        self.stats.lock().expect("stats").clone()
     }
 }
 
@@ -258,18 +489,10 @@ pub struct HttpSettings {
 
 impl HttpSettings {
     pub fn from_plan(model: &ModelPlan) -> Result<HttpSettings, String> {
-        let fail =
-            |key: &str, what: &str| format!("judge `{}`: `{key}` must be {what}", model.name);
-        let text = |key: &str| match model.args.get(key) {
-            Some(PlanValue::Text(t)) => Ok(t.clone()),
-            None => Ok(String::new()),
-            _ => Err(fail(key, "a text")),
-        };
-        let number = |key: &str| match model.args.get(key) {
-            Some(PlanValue::Int(v)) => Ok(*v as f64),
-            Some(PlanValue::Float(v)) => Ok(*v),
-            _ => Err(fail(key, "a number")),
-        };
+        let args = ModelArgs::new(model, "judge");
+        let fail = |key: &str, what: &str| args.fail(key, what);
+        let text = |key: &str| args.text(key);
+        let number = |key: &str| args.number(key)?.ok_or_else(|| fail(key, "a number"));
         let timeout = number("timeout_s")?;
         if !(timeout > 0.0 && timeout.is_finite()) {
             return Err(fail("timeout_s", "positive"));

@@ -86,6 +86,7 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
                 .map_or(Value::None, |c| Value::Text(Cow::Owned(c.to_string()))))
         },
         "trim" => |a| Ok(Value::Text(Cow::Owned(text(a, 0)?.trim().to_string()))),
+        "lower" => |a| Ok(Value::Text(Cow::Owned(text(a, 0)?.to_lowercase()))),
         "strip_suffix" => |a| {
             let (t, suffix) = (text(a, 0)?, text(a, 1)?);
             Ok(Value::Text(Cow::Owned(
@@ -121,6 +122,7 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
         "parse_number" => {
             |a| Ok(verify::parse_number(text(a, 0)?).map_or(Value::None, Value::Float))
         }
+        "to_float" => |a| Ok(verify::python_float(text(a, 0)?).map_or(Value::None, Value::Float)),
         "think_answer" => |a| Ok(Value::Bool(verify::think_answer(text(a, 0)?))),
         "tags_in_order" => |a| {
             let tags = texts(a, 1)?;
@@ -201,7 +203,31 @@ pub fn resolve(function: &str, pattern: Option<&str>) -> Result<Native, String> 
             )))
         },
         "anls" => |a| Ok(Value::Float(verify::anls(text(a, 0)?, text(a, 1)?))),
-        "rouge_l" => |a| Ok(Value::Float(verify::rouge_l(text(a, 0)?, text(a, 1)?))),
+        "edit_similarity" => |a| {
+            Ok(Value::Float(verify::edit_similarity(
+                text(a, 0)?,
+                text(a, 1)?,
+            )))
+        },
+        "rouge_n" => |a| {
+            let n = usize::try_from(int(a, 2)?)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| "n must be at least 1".to_string())?;
+            Ok(Value::Float(verify::rouge_n(
+                text(a, 0)?,
+                text(a, 1)?,
+                n,
+                boolean(a, 3)?,
+            )))
+        },
+        "rouge_l" => |a| {
+            Ok(Value::Float(verify::rouge_l_with(
+                text(a, 0)?,
+                text(a, 1)?,
+                boolean(a, 2)?,
+            )))
+        },
         "bleu4" => |a| Ok(Value::Float(verify::bleu4(text(a, 0)?, text(a, 1)?))),
         "min" => |a| Ok(Value::Float(min(number(a, 0)?, number(a, 1)?))),
         "max" => |a| Ok(Value::Float(max(number(a, 0)?, number(a, 1)?))),
@@ -397,6 +423,13 @@ fn number(args: &[Value<'_>], i: usize) -> Result<f64, String> {
         .ok_or_else(|| format!("argument {} is {value}, not a number", i + 1))
 }
 
+fn boolean(args: &[Value<'_>], i: usize) -> Result<bool, String> {
+    match arg(args, i)? {
+        Value::Bool(b) => Ok(*b),
+        other => Err(format!("argument {} is {other}, not a bool", i + 1)),
+    }
+}
+
 fn int(args: &[Value<'_>], i: usize) -> Result<i64, String> {
     match arg(args, i)? {
         Value::Int(v) => Ok(*v),
@@ -530,6 +563,39 @@ mod tests {
         );
         assert_eq!(text(call("strip_suffix", &[t(" 4.5. "), t(".")])), " 4.5. ");
         assert_eq!(text(call("strip_suffix", &[t("4.5."), t(".")])), "4.5");
+    }
+
+    #[test]
+    fn similarities_take_their_flags_and_lower_lower_cases() {
+        let t = |s: &'static str| Value::Text(Cow::Borrowed(s));
+        let float = |v: Value<'_>| v.as_f64().expect("a number");
+        let (answer, reference) = (t("running dogs"), t("the dog runs"));
+        let rouge_1 = |stem| {
+            float(call(
+                "rouge_n",
+                &[
+                    answer.clone(),
+                    reference.clone(),
+                    Value::Int(1),
+                    Value::Bool(stem),
+                ],
+            ))
+        };
+        assert_eq!(rouge_1(false), 0.0);
+        assert!((rouge_1(true) - 0.8).abs() < 1e-12);
+        let rouge_l = float(call(
+            "rouge_l",
+            &[answer.clone(), reference.clone(), Value::Bool(true)],
+        ));
+        assert!((rouge_l - 0.4).abs() < 1e-12);
+        let zero = [answer, reference, Value::Int(0), Value::Bool(false)];
+        assert!(resolve("rouge_n", None).unwrap().call(&zero).is_err());
+        let similarity = float(call("edit_similarity", &[t("kitten"), t("sitting")]));
+        assert!((similarity - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(
+            call("lower", &[t("HeLLo ÀΣ")]),
+            Value::Text(Cow::Borrowed("hello àς"))
+        );
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl Program {
                         }
                         reads.step = true;
                     }
-                    Op::Judge { model, .. } => {
+                    Op::Judge { model, .. } | Op::Reply { model, .. } => {
                         reads.judges.insert(model.clone());
                     }
                     Op::Group { stat } => {
@@ -303,9 +303,15 @@ pub struct Item<'a> {
     pub group: u64,
 }
 
-/// A model judge: what `model.score(name = value, ...)` asks.
+/// A model judge: what `model.score(name = value, ...)` and `model.reply(name = value, ...)` ask.
 pub trait Judge: Sync {
     fn score(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<f64, String>;
+
+    fn reply(&self, model: &str, _args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+        Err(format!(
+            "the reward asks the chat model `{model}` for a reply, and none is available here"
+        ))
+    }
 }
 
 /// For scoring without judges: refuses, naming the model.
@@ -378,6 +384,10 @@ pub fn eval_node<'a>(
         Op::Judge { model, args: names } => {
             let named: Vec<(&str, &Value)> = names.iter().map(String::as_str).zip(args).collect();
             Value::Float(env.judge.score(model, &named)?)
+        }
+        Op::Reply { model, args: names } => {
+            let named: Vec<(&str, &Value)> = names.iter().map(String::as_str).zip(args).collect();
+            Value::Text(Cow::Owned(env.judge.reply(model, &named)?))
         }
         Op::Group { .. } => {
             let index = program.group_index[id as usize].ok_or("a group statistic out of order")?;

@@ -217,8 +217,103 @@ pub fn completion_answer(text: &str) -> &str {
         .unwrap_or(text.trim())
 }
 
+/// The text as Python's `float()` reads it: blanks around, a sign, then digits with an optional
+/// point and exponent (`_` between digits), or `inf`, `infinity`, `nan` in any case; `None`
+/// where `float()` raises. Only ASCII digits are read (Python also takes other scripts' digits).
+pub fn python_float(text: &str) -> Option<f64> {
+    let body = text.trim();
+    let (negative, unsigned) = match body.as_bytes().first() {
+        Some(b'-') => (true, &body[1..]),
+        Some(b'+') => (false, &body[1..]),
+        _ => (false, body),
+    };
+    let lower = unsigned.to_ascii_lowercase();
+    let magnitude = match lower.as_str() {
+        "inf" | "infinity" => f64::INFINITY,
+        "nan" => f64::NAN,
+        _ => plain_decimal(unsigned)?,
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// `digits [. digits] [e [sign] digits]` or `. digits [exponent]`, where digits may be grouped
+/// by single underscores (PEP 515), without a sign.
+fn plain_decimal(text: &str) -> Option<f64> {
+    let bytes = text.as_bytes();
+    let mut cleaned = String::with_capacity(text.len());
+    let mut i = 0;
+    // Digits with single underscores between them; how many digits were read.
+    let digits = |i: &mut usize, cleaned: &mut String| -> Option<usize> {
+        let mut count = 0;
+        while *i < bytes.len() {
+            match bytes[*i] {
+                b'0'..=b'9' => {
+                    cleaned.push(bytes[*i] as char);
+                    count += 1;
+                }
+                b'_' if count > 0 && bytes.get(*i + 1).is_some_and(u8::is_ascii_digit) => {}
+                b'_' => return None,
+                _ => break,
+            }
+            *i += 1;
+        }
+        Some(count)
+    };
+    let whole = digits(&mut i, &mut cleaned)?;
+    let mut fraction = 0;
+    if bytes.get(i) == Some(&b'.') {
+        cleaned.push('.');
+        i += 1;
+        fraction = digits(&mut i, &mut cleaned)?;
+    }
+    if whole + fraction == 0 {
+        return None;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        cleaned.push('e');
+        i += 1;
+        if let Some(&sign @ (b'+' | b'-')) = bytes.get(i) {
+            cleaned.push(sign as char);
+            i += 1;
+        }
+        if digits(&mut i, &mut cleaned)? == 0 {
+            return None;
+        }
+    }
+    if i != bytes.len() {
+        return None;
+    }
+    cleaned.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_as_python_float_reads_them() {
+        let read = [
+            ("3", 3.0),
+            (" -2.5 ", -2.5),
+            ("+.5", 0.5),
+            ("5.", 5.0),
+            ("1e3", 1000.0),
+            ("1E-2", 0.01),
+            ("1_000.000_1", 1000.0001),
+            ("\t7\n", 7.0),
+        ];
+        for (text, value) in read {
+            assert_eq!(python_float(text), Some(value), "{text:?}");
+        }
+        assert_eq!(python_float("-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(python_float("nan").unwrap().is_nan());
+        let refused = [
+            "", ".", "-", "1/4", "40%", "1e", "e3", "1__0", "_1", "1_", "1_.5", "1,000", "0x10",
+            "two", "3 4", "1.2.3", "++1",
+        ];
+        for text in refused {
+            assert_eq!(python_float(text), None, "{text:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -44,6 +44,8 @@ fn argument<'a>(ty: &str, text: &'a str) -> Value<'a> {
         "text" => Value::Text(Cow::Borrowed(text)),
         "int" => Value::Int(512),
         "float" => Value::Float(0.5),
+        // Stemming, where a flag chooses it, is the costlier path.
+        "bool" => Value::Bool(true),
         "box" => Value::Box([0.0, 0.0, 10.0, 10.0]),
         "list[text]" => Value::List(vec![
             Value::Text("think".into()),
