@@ -248,6 +248,10 @@ where
         Ok(self.cache.lock().expect("cache")[prompt])
     }
 
+    fn cached_score(&self, prompt: &str) -> Option<f64> {
+        self.cache.lock().expect("cache").get(prompt).copied()
+    }
+
     fn end_batch(&self) {}
 
     fn stats(&self) -> JudgeStats {

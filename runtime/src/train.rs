@@ -21,8 +21,8 @@ use rlx_compiler::plan::{
     StagePlan, StepVars,
 };
 use rlx_reward::group::{mean, std};
-use rlx_reward::judge::{JudgeStats, Judges, Recorder};
-use rlx_reward::{Backend as RewardBackend, Item, NoJudge, RowProgram, StageRewards, Value};
+use rlx_reward::judge::{JudgeStats, Judges, PolicyChat, ReplyCall};
+use rlx_reward::{Backend as RewardBackend, Item, RowProgram, StageRewards, Value};
 use serde_json::{Map, json};
 
 use crate::checkpoint::{self, Saved, State};
@@ -974,50 +974,23 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
                 }
             })
             .collect();
-        let failed =
-            |e: rlx_reward::ScoreError| format!("completion {}: {}", e.index + 1, e.message);
-        if self.judges.is_empty() {
-            return rewards.score(&items, vars, &NoJudge).map_err(failed);
-        }
-        // A first pass records what the judges will be asked, so that it goes out as one batch
-        // (`concurrency` requests at a time); the last pass reads the answers. Chat models'
-        // replies come first: the policy answers what a pass asked, and the pass runs again
-        // until no reply is missing (a reply may be part of another prompt).
-        let mut rounds = 0;
-        loop {
-            let recorder = Recorder::new(&self.judges);
-            rewards.score(&items, vars, &recorder).map_err(failed)?;
-            let pending = self.judges.pending_replies(&recorder);
-            if pending.is_empty() {
-                self.judges.prefetch(&recorder);
-                break;
-            }
-            rounds += 1;
-            if rounds > MAX_REPLY_ROUNDS {
-                return Err(format!(
-                    "the rewards still ask chat models new prompts after {MAX_REPLY_ROUNDS} rounds of replies (a reply that feeds a prompt that feeds a reply ...)"
-                ));
-            }
-            for (model, prompts) in pending {
-                self.answer_chat(&model, prompts, sampling, rng)?;
-            }
-        }
-        let scores = rewards.score(&items, vars, &self.judges).map_err(failed);
-        self.judges.end_batch();
-        scores
+        rewards.score_judged(&items, vars, &self.judges, |chat, calls| {
+            self.answer_chat(chat, calls, sampling, rng)
+        })
     }
 
-    /// Samples the policy's replies to a chat model's prompts: text only, with the current
-    /// weights, at the chat's settings where it gives them and the rollout's elsewhere.
+    /// Samples the policy's replies to a chat model's calls: text only, with the current weights,
+    /// at the chat's settings where it gives them and the rollout's (or the evaluation's)
+    /// elsewhere.
     fn answer_chat(
         &self,
-        model: &str,
-        prompts: Vec<String>,
+        chat: &PolicyChat,
+        calls: Vec<ReplyCall>,
         rollout: &Sampling,
         rng: &mut Rng,
     ) -> Result<(), String> {
-        let chat = &self.judges.chats[model];
         let settings = &chat.settings;
+        let model = &settings.name;
         let tokenizer = &self.policy.tokenizer;
         let sampling = Sampling {
             temperature: settings.temperature.unwrap_or(rollout.temperature),
@@ -1031,9 +1004,9 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             stop_sequences: Vec::new(),
         };
         let started = Instant::now();
-        let inputs = prompts
+        let inputs = calls
             .iter()
-            .map(|prompt| {
+            .map(|(_, prompt)| {
                 Ok(Prompt {
                     tokens: tokenizer.encode(&render_chat(&chat.messages(prompt)))?,
                     ..Prompt::default()
@@ -1048,7 +1021,7 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
             .iter()
             .map(|s| self.completion_text(&s.tokens, &sampling))
             .collect();
-        chat.answer(prompts, replies, started.elapsed().as_secs_f64());
+        chat.answer(calls, replies, started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -1508,8 +1481,6 @@ impl<A: AutodiffBackend> Trainer<'_, '_, A> {
 /// Sampling rounds a step makes at most to fill its batch with kept groups (DAPO's
 /// `max_num_gen_batches`); a batch still short after them trains on the groups it has.
 const MAX_SAMPLING_ROUNDS: usize = 8;
-/// Rounds of chat replies before scoring: one per level of replies fed into other prompts.
-const MAX_REPLY_ROUNDS: usize = 8;
 
 /// The completions an RL step trains on.
 #[derive(Default)]

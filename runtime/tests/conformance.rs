@@ -1154,33 +1154,26 @@ fn score_with_chat(
     items: &[Item<'_>],
     reply_to: impl Fn(&str) -> String,
 ) -> (StageScores, Vec<(String, String)>) {
-    use rlx_reward::judge::{ChatSettings, Judges, PolicyChat, Recorder};
+    use rlx_reward::judge::{ChatSettings, Judges, PolicyChat};
     let (stage, rl) = rl_stage(plan, "main");
     let rewards = StageRewards::new(rl, &stage.graph, Backend::Jit, 1).unwrap();
     let reader = plan.models.iter().find(|m| m.name == "reader").unwrap();
     let mut judges = Judges::default();
     let chat = PolicyChat::new(ChatSettings::from_plan(reader).unwrap());
     judges.chats.insert("reader".into(), chat);
-    let vars = at(0, u64::from(rl.steps));
     let mut chats = Vec::new();
-    loop {
-        let recorder = Recorder::new(&judges);
-        rewards.score(items, vars, &recorder).unwrap();
-        let pending = judges.pending_replies(&recorder);
-        if pending.is_empty() {
-            break;
-        }
-        for (model, prompts) in pending {
-            let chat = &judges.chats[&model];
-            for prompt in &prompts {
+    let scores = rewards
+        .score_judged(items, at(0, u64::from(rl.steps)), &judges, |chat, calls| {
+            for (_, prompt) in &calls {
                 let messages = chat.messages(prompt);
                 chats.push((messages[0].1.clone(), messages[1].1.clone()));
             }
-            let replies = prompts.iter().map(|p| reply_to(p)).collect();
-            chat.answer(prompts, replies, 0.0);
-        }
-    }
-    (rewards.score(items, vars, &judges).unwrap(), chats)
+            let replies = calls.iter().map(|(_, p)| reply_to(p)).collect();
+            chat.answer(calls, replies, 0.0);
+            Ok(())
+        })
+        .unwrap();
+    (scores, chats)
 }
 
 #[test]
@@ -1244,7 +1237,7 @@ fn visionary_r1_rewards_accuracy_format_and_the_policys_answer_from_the_caption(
     };
     let (scores, chats) = score_with_chat(&plan, &items, reply_to);
     // The chat: the code's system prompt, then its user turn; only completions with a caption on
-    // one line are asked, each once.
+    // one line are asked, each once, in the completions' order.
     let system = "You are an analytical assistant designed to evaluate texts and answer questions based on strict criteria. Follow these steps:\nAnalyze the Text: Check if the provided text contains answers, solutions, explanations, problem-solving, or interpretations (e.g., reasoning steps, conclusions, causal statements like 'because' or 'therefore'). If any such elements exist, classify the text as non-descriptive. \nDetermine Response: If the text is purely descriptive (e.g., objectively describing images, diagrams, or scenes without explanations/answers), answer the user's question using only the description in a single word or phrase. If the text is non-descriptive, respond with 'Hacking Sample'.";
     assert_eq!(chats.len(), 5);
     assert!(chats.iter().all(|(s, _)| s == system));

@@ -10,7 +10,7 @@
 //! score, the judge's declared `fallback` is used and counted (`judge/<name>/fallbacks`), never
 //! a silent zero.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,8 @@ pub trait JudgeBackend: Send + Sync {
     /// The score of a prompt: cached, fetched, or the fallback; an error only where no fallback
     /// applies (a prompt an in-process model cannot read).
     fn score_prompt(&self, prompt: &str) -> Result<f64, String>;
+    /// The score of a prompt when it is already known (asked in this batch, or cached).
+    fn cached_score(&self, prompt: &str) -> Option<f64>;
     /// Forgets the answers of the last batch that were fallbacks, so the next batch asks again.
     fn end_batch(&self);
     fn stats(&self) -> JudgeStats;
@@ -80,21 +82,25 @@ impl Judges {
         self.backends.is_empty() && self.chats.is_empty()
     }
 
-    /// The prompts of each chat model that a recorded pass asked and that have no reply yet,
-    /// each once, in the order first asked.
-    pub fn pending_replies(&self, recorded: &Recorder) -> BTreeMap<String, Vec<String>> {
+    /// The calls of each chat model that a recorded pass made and that have no reply yet, in
+    /// the order of the completions (whatever order the threads recorded them in, so that the
+    /// replies sampled from a seed do not depend on it).
+    pub fn pending_replies(&self, recorded: &Recorder) -> BTreeMap<String, Vec<ReplyCall>> {
         let asked = std::mem::take(&mut *recorded.replies.lock().expect("recorder"));
-        let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (model, prompt) in asked {
-            let Some(chat) = self.chats.get(&model) else {
-                continue;
-            };
-            let prompts = pending.entry(model).or_default();
-            if chat.answered(&prompt).is_none() && !prompts.contains(&prompt) {
-                prompts.push(prompt);
+        let mut pending: BTreeMap<String, Vec<ReplyCall>> = BTreeMap::new();
+        for (model, call) in asked {
+            if self
+                .chats
+                .get(&model)
+                .is_some_and(|c| c.answered(&call).is_none())
+            {
+                pending.entry(model).or_default().push(call);
             }
         }
-        pending.retain(|_, prompts| !prompts.is_empty());
+        for calls in pending.values_mut() {
+            calls.sort();
+            calls.dedup();
+        }
         pending
     }
 
@@ -136,13 +142,18 @@ impl Judge for Judges {
         backend.score_prompt(&backend.prompt(args))
     }
 
-    fn reply(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+    fn reply(
+        &self,
+        model: &str,
+        args: &[(&str, &Value<'_>)],
+        completion: usize,
+    ) -> Result<String, String> {
         let chat = self
             .chats
             .get(model)
             .ok_or_else(|| format!("no chat model `{model}` is available"))?;
-        let prompt = chat.prompt(args);
-        chat.reply(&prompt).ok_or_else(|| {
+        let call = (completion, chat.prompt(args));
+        chat.reply(&call).ok_or_else(|| {
             format!(
                 "the chat model `{model}` was asked a prompt that was not answered before scoring"
             )
@@ -160,7 +171,7 @@ impl Judge for Judges {
 pub struct Recorder<'j> {
     judges: &'j Judges,
     calls: Mutex<Vec<(String, String)>>,
-    replies: Mutex<Vec<(String, String)>>,
+    replies: Mutex<Vec<(String, ReplyCall)>>,
 }
 
 impl<'j> Recorder<'j> {
@@ -178,32 +189,40 @@ const PENDING_REPLY: &str = "\u{0}a reply not yet answered\u{0}";
 
 impl Judge for Recorder<'_> {
     fn score(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<f64, String> {
-        if let Some(backend) = self.judges.backends.get(model) {
-            let prompt = backend.prompt(args);
-            if prompt.contains(PENDING_REPLY) {
-                return Ok(0.0);
-            }
-            self.calls
-                .lock()
-                .expect("recorder")
-                .push((model.to_string(), prompt));
+        let Some(backend) = self.judges.backends.get(model) else {
+            return Ok(0.0);
+        };
+        let prompt = backend.prompt(args);
+        if prompt.contains(PENDING_REPLY) {
+            return Ok(0.0);
         }
-        Ok(0.0)
+        // A score asked in an earlier round is known, so a reply that reads it gets its prompt.
+        let known = backend.cached_score(&prompt);
+        self.calls
+            .lock()
+            .expect("recorder")
+            .push((model.to_string(), prompt));
+        Ok(known.unwrap_or(0.0))
     }
 
-    fn reply(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+    fn reply(
+        &self,
+        model: &str,
+        args: &[(&str, &Value<'_>)],
+        completion: usize,
+    ) -> Result<String, String> {
         let Some(chat) = self.judges.chats.get(model) else {
             return Ok(String::new());
         };
-        let prompt = chat.prompt(args);
-        if let Some(reply) = chat.answered(&prompt) {
+        let call = (completion, chat.prompt(args));
+        if let Some(reply) = chat.answered(&call) {
             return Ok(reply);
         }
-        if !prompt.contains(PENDING_REPLY) {
+        if !call.1.contains(PENDING_REPLY) {
             self.replies
                 .lock()
                 .expect("recorder")
-                .push((model.to_string(), prompt));
+                .push((model.to_string(), call));
         }
         Ok(PENDING_REPLY.to_string())
     }
@@ -295,14 +314,17 @@ impl ChatSettings {
     }
 }
 
-/// `policy_chat(...)`: the trained policy as a chat model. The trainer samples the replies of the
-/// prompts a batch asks (`Judges::pending_replies`) and hands them in (`answer`); scoring reads
-/// them. They are forgotten at the batch's end: the next step's weights differ.
+/// A chat model's call: the completion it was made for (its position in the batch), and the
+/// prompt.
+pub type ReplyCall = (usize, String);
+
+/// `policy_chat(...)`: the trained policy as a chat model. The trainer samples a reply for each
+/// call a batch makes (`Judges::pending_replies`) and hands them in (`answer`); scoring reads
+/// them. Each completion's call has a reply of its own, as a reward function asking a model per
+/// completion gets; they are forgotten at the batch's end, since the next step's weights differ.
 pub struct PolicyChat {
     pub settings: ChatSettings,
-    replies: Mutex<HashMap<String, String>>,
-    /// The prompts read in this batch's scoring.
-    read: Mutex<HashSet<String>>,
+    replies: Mutex<HashMap<ReplyCall, String>>,
     stats: Mutex<JudgeStats>,
 }
 
@@ -311,7 +333,6 @@ impl PolicyChat {
         PolicyChat {
             settings,
             replies: Mutex::new(HashMap::new()),
-            read: Mutex::new(HashSet::new()),
             stats: Mutex::new(JudgeStats::default()),
         }
     }
@@ -339,34 +360,28 @@ impl PolicyChat {
         messages
     }
 
-    fn answered(&self, prompt: &str) -> Option<String> {
-        self.replies.lock().expect("replies").get(prompt).cloned()
+    fn answered(&self, call: &ReplyCall) -> Option<String> {
+        self.replies.lock().expect("replies").get(call).cloned()
     }
 
-    /// The reply to a prompt, counted as asked (a prompt read again within the batch, as a
-    /// cache hit).
-    fn reply(&self, prompt: &str) -> Option<String> {
-        let reply = self.answered(prompt);
-        let again = !self.read.lock().expect("read").insert(prompt.to_string());
-        let mut stats = self.stats.lock().expect("stats");
-        stats.asked += 1;
-        stats.cache_hits += u64::from(again);
-        reply
+    /// The reply to a call, counted as asked.
+    fn reply(&self, call: &ReplyCall) -> Option<String> {
+        self.stats.lock().expect("stats").asked += 1;
+        self.answered(call)
     }
 
-    /// The replies the policy sampled for `prompts`, and how long that took.
-    pub fn answer(&self, prompts: Vec<String>, replies: Vec<String>, seconds: f64) {
+    /// The replies the policy sampled for `calls`, and how long that took.
+    pub fn answer(&self, calls: Vec<ReplyCall>, replies: Vec<String>, seconds: f64) {
         let mut stats = self.stats.lock().expect("stats");
-        stats.requests += prompts.len() as u64;
+        stats.requests += calls.len() as u64;
         stats.seconds += seconds;
         drop(stats);
         let mut known = self.replies.lock().expect("replies");
-        known.extend(prompts.into_iter().zip(replies));
+        known.extend(calls.into_iter().zip(replies));
     }
 
     fn end_batch(&self) {
         self.replies.lock().expect("replies").clear();
-        self.read.lock().expect("read").clear();
     }
 
     pub fn stats(&self) -> JudgeStats {
@@ -396,10 +411,30 @@ pub fn render_prompt(template: &str, args: &[(&str, &Value<'_>)]) -> String {
         prompt.push_str("\nReply with a single score between 0 and 1, and nothing else.");
         return prompt;
     }
-    let mut prompt = template.to_string();
-    for (name, value) in args {
-        prompt = prompt.replace(&format!("{{{name}}}"), &text(value));
+    // One pass over the template: a filled-in value is not searched for holes again (a caption
+    // holding `{question}` stays as written, as in a Python f-string).
+    let mut prompt = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        prompt.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let filled = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            let (_, value) = args.iter().find(|(n, _)| *n == name)?;
+            Some((close, text(value)))
+        });
+        match filled {
+            Some((close, value)) => {
+                prompt.push_str(&value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                prompt.push('{');
+                rest = after;
+            }
+        }
     }
+    prompt.push_str(rest);
     prompt
 }
 
@@ -667,6 +702,10 @@ impl JudgeBackend for HttpJudge {
         Ok(self.fetch(prompt))
     }
 
+    fn cached_score(&self, prompt: &str) -> Option<f64> {
+        self.known(prompt)
+    }
+
     fn end_batch(&self) {
         self.failed.lock().expect("failed").clear();
     }
@@ -706,6 +745,13 @@ mod tests {
         assert!(
             default.contains("Question: 2+2?\nReference: 4\n"),
             "{default}"
+        );
+        // A value is not searched for holes: a caption that says `{question}` stays as it is.
+        let caption = Value::Text(Cow::Borrowed("a sign reading {question}"));
+        let args = [("caption", &caption), ("question", &q)];
+        assert_eq!(
+            render_prompt("{{caption}} {question}}", &args),
+            "{a sign reading {question}} 2+2?}"
         );
     }
 

@@ -22,7 +22,11 @@ pub mod value;
 use rayon::prelude::*;
 use rlx_compiler::plan::{Graph, NodeId, RlPlan, StepVars};
 
+use judge::{Judges, PolicyChat, Recorder, ReplyCall};
 pub use program::{CompileError, Item, Judge, NoJudge, Program, Reads};
+
+/// Rounds of chat replies before scoring: one per level of replies fed into other prompts.
+const MAX_REPLY_ROUNDS: usize = 8;
 pub use value::Value;
 
 use program::Env;
@@ -230,6 +234,7 @@ impl Engine {
                 let env = Env {
                     program,
                     item,
+                    index,
                     step,
                     group_values: &group_values[index * groups..(index + 1) * groups],
                     judge,
@@ -332,6 +337,47 @@ impl StageRewards {
         &self.engine
     }
 
+    /// Scores a batch that asks models. A first pass records what the judges will be asked, so
+    /// that it goes out as one batch (`concurrency` requests at a time); the last pass reads the
+    /// answers. Chat models' replies come first: `answer` samples the replies of a chat's calls
+    /// (and hands them to `PolicyChat::answer`), and the pass runs again until no reply is
+    /// missing. A reply may be part of another prompt, or read a judge's score, which each
+    /// round fetches.
+    pub fn score_judged(
+        &self,
+        items: &[Item<'_>],
+        step: StepVars,
+        judges: &Judges,
+        mut answer: impl FnMut(&PolicyChat, Vec<ReplyCall>) -> Result<(), String>,
+    ) -> Result<StageScores, String> {
+        let failed = |e: ScoreError| format!("completion {}: {}", e.index + 1, e.message);
+        if judges.is_empty() {
+            return self.score(items, step, &NoJudge).map_err(failed);
+        }
+        let mut rounds = 0;
+        loop {
+            let recorder = Recorder::new(judges);
+            self.score(items, step, &recorder).map_err(failed)?;
+            let pending = judges.pending_replies(&recorder);
+            judges.prefetch(&recorder);
+            if pending.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds > MAX_REPLY_ROUNDS {
+                return Err(format!(
+                    "the rewards still ask chat models new prompts after {MAX_REPLY_ROUNDS} rounds of replies (a reply that feeds a prompt that feeds a reply ...)"
+                ));
+            }
+            for (model, calls) in pending {
+                answer(&judges.chats[&model], calls)?;
+            }
+        }
+        let scores = self.score(items, step, judges).map_err(failed);
+        judges.end_batch();
+        scores
+    }
+
     pub fn score(
         &self,
         items: &[Item<'_>],
@@ -405,6 +451,7 @@ impl RowProgram {
         let env = Env {
             program: &self.program,
             item: &item,
+            index: 0,
             step,
             group_values: &[],
             judge: &NoJudge,

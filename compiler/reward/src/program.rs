@@ -307,7 +307,14 @@ pub struct Item<'a> {
 pub trait Judge: Sync {
     fn score(&self, model: &str, args: &[(&str, &Value<'_>)]) -> Result<f64, String>;
 
-    fn reply(&self, model: &str, _args: &[(&str, &Value<'_>)]) -> Result<String, String> {
+    /// A chat model's reply to the call of `completion` (the completion's position in the batch:
+    /// each completion's call is sampled on its own, as a per-completion reward function does).
+    fn reply(
+        &self,
+        model: &str,
+        _args: &[(&str, &Value<'_>)],
+        _completion: usize,
+    ) -> Result<String, String> {
         Err(format!(
             "the reward asks the chat model `{model}` for a reply, and none is available here"
         ))
@@ -329,6 +336,8 @@ impl Judge for NoJudge {
 pub struct Env<'e, 'a> {
     pub program: &'e Program,
     pub item: &'e Item<'a>,
+    /// The completion's position in the batch.
+    pub index: usize,
     pub step: StepVars,
     /// The completion's value of each group statistic computed so far.
     pub group_values: &'e [f64],
@@ -387,7 +396,7 @@ pub fn eval_node<'a>(
         }
         Op::Reply { model, args: names } => {
             let named: Vec<(&str, &Value)> = names.iter().map(String::as_str).zip(args).collect();
-            Value::Text(Cow::Owned(env.judge.reply(model, &named)?))
+            Value::Text(Cow::Owned(env.judge.reply(model, &named, env.index)?))
         }
         Op::Group { .. } => {
             let index = program.group_index[id as usize].ok_or("a group statistic out of order")?;
