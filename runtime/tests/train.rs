@@ -311,7 +311,7 @@ train policy {
         assert_eq!(metrics.len(), 2);
         for record in &metrics {
             // Every completion reads two replies of its own, each sampled once: the second
-            // waits for the first instead of being asked with a placeholder.
+            // waits for the first instead of being asked with a stand-in for it.
             assert_eq!(record["judge/reader/asked"], 16, "{record}");
             assert_eq!(record["judge/reader/requests"], 16, "{record}");
             let reward = record["reward/mean"].as_f64().unwrap();

@@ -165,9 +165,9 @@ impl Judge for Judges {
 /// requests can go out together before the real pass.
 ///
 /// Chat models' replies are texts that later nodes read (another judge's prompt may hold one), so
-/// a recorded reply is the answer when there is one already, else a placeholder and recorded too:
+/// a recorded reply is the answer when there is one already, else a stand-in and recorded too:
 /// the trainer answers what a pass recorded and records again until nothing is missing. A prompt
-/// that holds the placeholder waits for the next pass instead of being asked in vain.
+/// that holds the stand-in waits for the next pass instead of being asked in vain.
 pub struct Recorder<'j> {
     judges: &'j Judges,
     calls: Mutex<Vec<(String, String)>>,
@@ -341,10 +341,7 @@ impl PolicyChat {
     /// a line of its own.
     pub fn prompt(&self, args: &[(&str, &Value<'_>)]) -> String {
         if self.settings.template.is_empty() {
-            let texts: Vec<String> = args
-                .iter()
-                .map(|(_, value)| render_prompt("{x}", &[("x", value)]))
-                .collect();
+            let texts: Vec<String> = args.iter().map(|(_, value)| prompt_text(value)).collect();
             return texts.join("\n");
         }
         render_prompt(&self.settings.template, args)
@@ -389,14 +386,18 @@ impl PolicyChat {
     }
 }
 
-/// The prompt a judge sees: the template with each `{name}` replaced by the argument's text;
-/// without a template, a grading instruction and one line per argument.
-pub fn render_prompt(template: &str, args: &[(&str, &Value<'_>)]) -> String {
-    let text = |value: &Value<'_>| match value {
+/// An argument as a prompt shows it: a text as it is, `none` as nothing.
+fn prompt_text(value: &Value<'_>) -> String {
+    match value {
         Value::Text(t) => t.to_string(),
         Value::None => String::new(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// The prompt a judge sees: the template with each `{name}` replaced by the argument's text;
+/// without a template, a grading instruction and one line per argument.
+pub fn render_prompt(template: &str, args: &[(&str, &Value<'_>)]) -> String {
     if template.is_empty() {
         let mut prompt = String::from(
             "Grade the response. Compare it with the reference answer when one is given.\n\n",
@@ -406,7 +407,7 @@ pub fn render_prompt(template: &str, args: &[(&str, &Value<'_>)]) -> String {
             if let Some(first) = label.get_mut(0..1) {
                 first.make_ascii_uppercase();
             }
-            prompt.push_str(&format!("{label}: {}\n", text(value)));
+            prompt.push_str(&format!("{label}: {}\n", prompt_text(value)));
         }
         prompt.push_str("\nReply with a single score between 0 and 1, and nothing else.");
         return prompt;
@@ -421,7 +422,7 @@ pub fn render_prompt(template: &str, args: &[(&str, &Value<'_>)]) -> String {
         let filled = after.find('}').and_then(|close| {
             let name = &after[..close];
             let (_, value) = args.iter().find(|(n, _)| *n == name)?;
-            Some((close, text(value)))
+            Some((close, prompt_text(value)))
         });
         match filled {
             Some((close, value)) => {

@@ -42,16 +42,7 @@ fn levenshtein(a: &[char], b: &[char]) -> usize {
 /// Average normalised Levenshtein similarity (DocVQA): 1 − distance / longer length, set to 0 below
 /// the usual 0.5 threshold.
 pub fn anls(answer: &str, reference: &str) -> f64 {
-    let a: Vec<char> = normalize(prefix(answer)).chars().take(MAX_CHARS).collect();
-    let b: Vec<char> = normalize(prefix(reference))
-        .chars()
-        .take(MAX_CHARS)
-        .collect();
-    let longest = a.len().max(b.len());
-    if longest == 0 {
-        return 1.0;
-    }
-    let similarity = 1.0 - levenshtein(&a, &b) as f64 / longest as f64;
+    let similarity = edit_similarity(&normalize(prefix(answer)), &normalize(prefix(reference)));
     if similarity < 0.5 { 0.0 } else { similarity }
 }
 
@@ -180,7 +171,7 @@ pub fn rouge_n(answer: &str, reference: &str, n: usize, stem: bool) -> f64 {
         &rouge_tokens(answer, stem, MAX_WORDS),
         &rouge_tokens(reference, stem, MAX_WORDS),
     );
-    let (prediction_grams, target_grams) = (gram_counts(&prediction, n), gram_counts(&target, n));
+    let (prediction_grams, target_grams) = (ngram_counts(&prediction, n), ngram_counts(&target, n));
     let overlap: usize = target_grams
         .iter()
         .map(|(gram, c)| (*c).min(prediction_grams.get(gram).copied().unwrap_or(0)))
@@ -190,14 +181,6 @@ pub fn rouge_n(answer: &str, reference: &str, n: usize, stem: bool) -> f64 {
     let precision = overlap as f64 / prediction_total.max(1) as f64;
     let recall = overlap as f64 / target_total.max(1) as f64;
     fmeasure(precision, recall)
-}
-
-fn gram_counts(tokens: &[u32], n: usize) -> HashMap<&[u32], usize> {
-    let mut counts = HashMap::new();
-    for gram in tokens.windows(n) {
-        *counts.entry(gram).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// ROUGE-L F-measure without stemming (`rouge_l_with(answer, reference, false)`).
@@ -224,7 +207,7 @@ pub fn rouge_l_with(answer: &str, reference: &str, stem: bool) -> f64 {
     )
 }
 
-fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
+fn ngram_counts<T: Eq + std::hash::Hash>(tokens: &[T], n: usize) -> HashMap<&[T], usize> {
     let mut counts = HashMap::new();
     for gram in tokens.windows(n) {
         *counts.entry(gram).or_insert(0) += 1;
