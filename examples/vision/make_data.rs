@@ -119,7 +119,7 @@ fn count_task(rng: &mut Rng) -> Task {
     let colour = rng.below(COLOURS.len());
     let count = 1 + rng.below(5);
     for cell in rng.distinct(16, count) {
-        draw(&mut image, cell, any_shape(rng), 9, COLOURS[colour].1);
+        draw(&mut image, cell, Shape::Square, 9, COLOURS[colour].1);
     }
     let name = COLOURS[colour].0;
     Task {
@@ -161,10 +161,7 @@ fn digit_task(rng: &mut Rng) -> Task {
     let digit = rng.below(10);
     let scale = 8;
     let colour = COLOURS[rng.below(COLOURS.len())].1;
-    let (left, top) = (
-        (SIDE - 3 * scale) / 2 + rng.below(9) as u32 - 4,
-        (SIDE - 5 * scale) / 2 + rng.below(9) as u32 - 4,
-    );
+    let (left, top) = ((SIDE - 3 * scale) / 2, (SIDE - 5 * scale) / 2);
     for (row, bits) in DIGITS[digit].iter().enumerate() {
         for (column, bit) in bits.chars().enumerate() {
             if bit == '#' {
@@ -282,7 +279,7 @@ fn write_split(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = PathBuf::from("examples/vision/data");
-    let (mut train, mut test, mut seed) = (3000usize, 200usize, 7u64);
+    let (mut train, mut test, mut seed) = (7500usize, 500usize, 7u64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = || -> Result<u64, Box<dyn std::error::Error>> {

@@ -247,8 +247,8 @@ fn over_long_prompts_are_refused_before_training() {
     }
     let (error, out) = refusal(&plan, "long");
     assert!(error.contains("row 1 of `tasks`"), "{error}");
-    // 64×64 images, 16×16 patches, 2×2 patches per token.
-    assert!(error.contains("4 of them image tokens"), "{error}");
+    // 64×64 images, 8×8 patches, 2×2 patches per token.
+    assert!(error.contains("16 of them image tokens"), "{error}");
     assert!(error.contains("`rollout.max_prompt` = 40"), "{error}");
     assert!(!out.exists(), "nothing was written");
     let _ = std::fs::remove_dir_all(&out);
