@@ -7,11 +7,13 @@
 //! cargo run -p rlx-runtime --example make_vision_data -- [OUT] [--train N] [--test N] [--seed S]
 //! ```
 //!
-//! Kinds: `count` (how many shapes of a colour), `size` (is a shape big or small), `digit` (read a
+//! Kinds: `count` (how many squares of a colour), `size` (is a shape big or small), `digit` (read a
 //! digit), `spatial` (is a shape in the left or the right half) — checked by rule — and `colour`
 //! (the colour of the larger of two shapes), whose answers are free-form and go to a judge
-//! (`"reward": "model"`). Deterministic for a seed; train and test images are drawn from one
-//! generator, so the splits differ.
+//! (`"reward": "model"`). Counted shapes are all squares and digits sit at the centre: a
+//! from-scratch `tiny_vl` learns those within a CPU cold start, mixed shapes and shifted digits
+//! far more slowly (docs/runtime.md, "Not yet"). Deterministic for a seed; train and test images
+//! are drawn from one generator, so the splits differ.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
