@@ -12,8 +12,9 @@
 //! (the colour of the larger of two shapes), whose answers are free-form and go to a judge
 //! (`"reward": "model"`). Counted shapes are all squares and digits sit at the centre: a
 //! from-scratch `tiny_vl` learns those within a CPU cold start, mixed shapes and shifted digits
-//! far more slowly (docs/runtime.md, "Not yet"). Deterministic for a seed; train and test images
-//! are drawn from one generator, so the splits differ.
+//! far more slowly (docs/runtime.md, "What shaped `examples/vision`"). Deterministic for a seed;
+//! train and test images are drawn from one generator, so the splits differ (and the test rows
+//! depend on `--train`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -281,7 +282,7 @@ fn write_split(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = PathBuf::from("examples/vision/data");
-    let (mut train, mut test, mut seed) = (7500usize, 500usize, 7u64);
+    let (mut train, mut test, mut seed) = (12_000usize, 500usize, 7u64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = || -> Result<u64, Box<dyn std::error::Error>> {
